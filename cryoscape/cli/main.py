@@ -1,0 +1,89 @@
+"""The ``cryoscape`` command: dispatches to one module per subcommand.
+
+Each command module in ``cryoscape.cli`` defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``main(args)``. Modules are imported only when their command runs (or for ``--help``), so that
+``cryoscape --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cryoscape import __version__
+
+# command name -> (module, one-line help). Kept here so `cryoscape --help` imports no command module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("cryoscape.cli.simulate", "simulate a particle stack with ground truth from maps or atomic models"),
+    "backproject": ("cryoscape.cli.backproject", "reconstruct a map from particles with known poses (Fourier backprojection)"),
+    "fsc": ("cryoscape.cli.fsc", "Fourier shell correlation between two maps, with resolution and a plot"),
+    "downsample": ("cryoscape.cli.downsample", "Fourier-crop a particle stack to a smaller box, in chunks"),
+    "preprocess": ("cryoscape.cli.preprocess", "select, invert and normalize particles into a new stack"),
+    "export-cryodrgn": ("cryoscape.cli.export_cryodrgn", "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"),
+}
+
+log = logging.getLogger("cryoscape")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cryoscape",
+        description="cryoscape: heterogeneous single-particle cryo-EM reconstruction.",
+    )
+    parser.add_argument("--version", action="version", version=f"cryoscape {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The full parser of one command (imports its module)."""
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(
+        prog=f"cryoscape {name}",
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.set_defaults(_run=module.main)
+    return parser
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        top.parse_args(argv)  # handles --help, --version and unknown commands
+        top.print_help()
+        return 2
+    name, rest = argv[0], argv[1:]
+    args = command_parser(name).parse_args(rest)
+    setup_logging(args.verbose, args.quiet)
+    from cryoscape.errors import CryoscapeError
+
+    try:
+        result = args._run(args)
+    except CryoscapeError as err:
+        print(f"cryoscape {name}: error: {err}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        print(f"cryoscape {name}: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"cryoscape {name}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

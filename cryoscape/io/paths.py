@@ -1,0 +1,33 @@
+"""Output-path guard: nothing the user has is overwritten without ``--force``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryoscape.errors import InputError, OverwriteError
+
+
+def check_output(path: str | Path, force: bool = False) -> Path:
+    """Return ``path`` as a Path ready to be written; create its folder.
+
+    Raises OverwriteError if it exists and ``force`` is False.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise OverwriteError(f"{path} exists; use --force to overwrite it")
+    if path.exists() and path.is_dir():
+        raise OverwriteError(f"{path} is a folder, not a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_input(path: str | Path, what: str = "file") -> Path:
+    """Return ``path`` as a Path if it is an existing, non-empty file; else raise InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{what} {path} is empty")
+    return path

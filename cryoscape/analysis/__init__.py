@@ -1,7 +1,8 @@
 """Analysis: metrics against ground truth (FSC, poses, clustering) and plots."""
 
 from cryoscape.analysis.clustering_metrics import adjusted_rand_index, confusion_matrix
-from cryoscape.analysis.fsc import FSCCurve, auto_mask, fsc, per_image_fsc, plot_fsc
+from cryoscape.analysis.fsc import auto_mask, per_image_fsc, plot_fsc
+from cryoscape.imaging.fsc import FSCCurve, fsc
 from cryoscape.analysis.pose_metrics import PoseError, align_rotations, geodesic_angle_deg, pose_error
 
 __all__ = [

@@ -1,80 +1,15 @@
-"""Fourier shell correlation between maps, resolution estimates, masks and plots.
+"""Map comparison for analysis: auto-masks, FSC plots and per-image FSC against ground truth.
 
-Shells: a voxel at centred Fourier index (kx, ky, kz) (origin at D//2) belongs to shell
-``round(|k|)``; shells 0 .. D//2 are reported, shell s at spatial frequency s/D cycles/pixel, i.e.
-a resolution of D·apix/s Å. Nyquist is shell D//2 (resolution 2·apix).
+The FSC itself lives in :mod:`cryoscape.imaging.fsc` (training loops and reconstruction use it too).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from cryoscape.errors import InputError
-
-
-def _centered_fft3(volume: np.ndarray) -> np.ndarray:
-    return np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(volume)))
-
-
-def shell_index_3d(D: int) -> np.ndarray:
-    """(D, D, D) integer shell of every voxel of a centred 3D transform."""
-    k = np.arange(D) - D // 2
-    r = np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
-    return np.round(r).astype(np.int64)
-
-
-@dataclass
-class FSCCurve:
-    """An FSC curve: ``frequency`` in cycles/pixel (shells 0..D//2) and ``fsc`` values."""
-
-    frequency: np.ndarray
-    fsc: np.ndarray
-    apix: float
-
-    def resolution_A(self, threshold: float) -> float:
-        """Resolution (Å) where the curve first falls below ``threshold``, interpolated linearly
-        between shells; the Nyquist resolution (2·apix) if it never does."""
-        below = np.nonzero(self.fsc[1:] < threshold)[0]
-        if len(below) == 0:
-            return 2.0 * self.apix
-        i = below[0] + 1
-        f0, f1, c0, c1 = self.frequency[i - 1], self.frequency[i], self.fsc[i - 1], self.fsc[i]
-        f = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0) if c0 != c1 else f1
-        return float(self.apix / f)
-
-    def frequency_at(self, threshold: float) -> float:
-        """Spatial frequency (cycles/pixel) where the curve first falls below ``threshold``."""
-        return float(self.apix / self.resolution_A(threshold))
-
-    def auc(self) -> float:
-        """Area under the FSC curve over 0..Nyquist, normalized so that a perfect curve gives 1."""
-        return float(np.trapezoid(self.fsc, self.frequency) / (self.frequency[-1] - self.frequency[0]))
-
-
-def fsc(volume_a: np.ndarray, volume_b: np.ndarray, apix: float = 1.0, mask: np.ndarray | None = None) -> FSCCurve:
-    """FSC between two cubic maps of the same size, optionally after multiplying both by ``mask``."""
-    a, b = np.asarray(volume_a, dtype=np.float64), np.asarray(volume_b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 3 or len(set(a.shape)) != 1:
-        raise InputError(f"FSC needs two cubic maps of the same size, got {a.shape} and {b.shape}")
-    if mask is not None:
-        if mask.shape != a.shape:
-            raise InputError(f"mask shape {mask.shape} differs from the maps' {a.shape}")
-        a, b = a * mask, b * mask
-    D = a.shape[0]
-    fa, fb = _centered_fft3(a), _centered_fft3(b)
-    shells = shell_index_3d(D).ravel()
-    n = D // 2 + 1
-    keep = shells < n
-    s = shells[keep]
-    cross = np.bincount(s, weights=np.real(fa.ravel()[keep] * np.conj(fb.ravel()[keep])), minlength=n)
-    pa = np.bincount(s, weights=np.abs(fa.ravel()[keep]) ** 2, minlength=n)
-    pb = np.bincount(s, weights=np.abs(fb.ravel()[keep]) ** 2, minlength=n)
-    denom = np.sqrt(pa * pb)
-    curve = np.divide(cross, denom, out=np.zeros(n), where=denom > 0)
-    return FSCCurve(frequency=np.arange(n) / D, fsc=curve, apix=float(apix))
+from cryoscape.imaging.fsc import FSCCurve, fsc
 
 
 def auto_mask(volume: np.ndarray, threshold: float | None = None, dilate_px: int = 3, soft_edge_px: int = 3) -> np.ndarray:

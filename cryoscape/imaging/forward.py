@@ -1,0 +1,86 @@
+"""The image-formation forward model: image = CTF · shift · central slice, composed from the pieces.
+
+Contrast convention: cryoscape images have RELION's contrast (particles are white: a positive
+density gives positive pixel values at low frequency). The transfer applied to the projection is
+therefore RELION's CTF, which is the negative of the cryoDRGN formula in :mod:`cryoscape.imaging.ctf`
+(that one is negative at low frequency, which is why cryoDRGN inverts RELION data by default).
+
+Accuracy: slices are taken from a volume zero-padded ``oversample`` times (default 2) and
+pre-divided by the Fourier transform of the trilinear kernel (sinc² per axis), so that trilinear
+interpolation in Fourier space reproduces real-space projections closely; the projection is then
+cropped back to D×D in real space, and CTF and shift are applied on the D×D grid (periodic, as in
+cryoDRGN's and RELION's reconstruction models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from cryoscape.imaging.ctf import ctf_for_images
+from cryoscape.imaging.fft import fft2_center, fft3_center, ifft2_center
+from cryoscape.imaging.shifts import translate_ft
+from cryoscape.imaging.slicing import extract_central_slices
+
+
+def relion_ctf(D: int, apix: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, D, D) RELION-sign CTF (positive at low frequency) on the centred D×D grid."""
+    return -ctf_for_images(D, apix, params)
+
+
+def trilinear_kernel_ft(N: int, dtype=torch.float32, device=None) -> torch.Tensor:
+    """(N, N, N) real-space attenuation sinc²(x/N)·sinc²(y/N)·sinc²(z/N) that trilinear interpolation
+    of an N³ centred Fourier grid imposes on the map (x in voxels from the centre N//2)."""
+    x = (torch.arange(N, dtype=torch.float64, device=device) - N // 2) / N
+    s = torch.sinc(x) ** 2
+    return (s[:, None, None] * s[None, :, None] * s[None, None, :]).to(dtype)
+
+
+@dataclass
+class PreparedVolume:
+    """A volume ready for slicing: its centred 3D transform on an oversampled grid."""
+
+    volume_ft: torch.Tensor  # (N, N, N) complex, N = D · oversample
+    D: int
+    oversample: int
+
+
+def prepare_volume(volume: torch.Tensor, oversample: int = 2) -> PreparedVolume:
+    """Pad a real (D, D, D) [z, y, x] map to N = D·oversample, correct for trilinear
+    interpolation, and take its centred FFT."""
+    volume = torch.as_tensor(volume, dtype=torch.float32)
+    D = volume.shape[-1]
+    N = D * oversample
+    lo = N // 2 - D // 2
+    padded = torch.zeros((N, N, N), dtype=torch.float32, device=volume.device)
+    padded[lo:lo + D, lo:lo + D, lo:lo + D] = volume
+    padded = padded / trilinear_kernel_ft(N, device=volume.device)
+    return PreparedVolume(volume_ft=fft3_center(padded), D=D, oversample=oversample)
+
+
+def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
+    """(B, D, D) real-space projections ∫ V(Rᵀ(x, y, z)) dz, in map units × voxels."""
+    N, D = prepared.volume_ft.shape[-1], prepared.D
+    slices = extract_central_slices(prepared.volume_ft, rotations.to(torch.float32))
+    full = ifft2_center(slices).real
+    lo = N // 2 - D // 2
+    return full[:, lo:lo + D, lo:lo + D].contiguous()
+
+
+def apply_ctf_and_shift(projections: torch.Tensor, shifts_px: torch.Tensor | None,
+                        ctf: torch.Tensor | None) -> torch.Tensor:
+    """Images from centred projections: multiply by ``ctf`` (B, D, D) (RELION sign) and translate by
+    −shift (RELION origin convention: the particle sits at −origin, and +origin re-centres it)."""
+    image_ft = fft2_center(projections)
+    if ctf is not None:
+        image_ft = image_ft * ctf
+    if shifts_px is not None:
+        image_ft = translate_ft(image_ft, -shifts_px.to(torch.float32))
+    return ifft2_center(image_ft).real
+
+
+def render_images(prepared: PreparedVolume, rotations: torch.Tensor, shifts_px: torch.Tensor | None = None,
+                  ctf: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, D, D) noise-free images of a volume at the given poses (the full forward model)."""
+    return apply_ctf_and_shift(project(prepared, rotations), shifts_px, ctf)

@@ -1,0 +1,112 @@
+"""Contrast transfer function (RELION/cryoDRGN formula) and phase flipping.
+
+ctf(k) = sqrt(1 - w²) sin γ - w cos γ  [· exp(-B s²/4)],
+γ = 2π(-½ Δf(α) λ s² + ¼ Cs λ³ s⁴) - φ₀,
+Δf(α) = ½(dfU + dfV + (dfU - dfV) cos(2(α - α_ast))),  α = atan2(ky, kx),  s² = kx² + ky² (1/Å²),
+λ(Å) = 12.2643247 / sqrt(V (1 + 0.978466e-6 V)), V in volts.
+Units: defocus Å (positive = underfocus), astigmatism angle degrees (from the +x axis towards +y),
+voltage kV, Cs mm, amplitude contrast w a fraction, phase shift φ₀ degrees, B-factor Å².
+The CTF is -w at k = 0 (negative at low frequency).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cryoscape.errors import InputError
+from cryoscape.imaging._checks import check_box_size
+from cryoscape.imaging.grids import frequency_grid_2d
+
+CTF_PARAM_NAMES = ("defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV", "cs_mm",
+                   "amplitude_contrast", "phase_shift_deg", "bfactor_A2")
+
+
+def electron_wavelength_A(voltage_kV: torch.Tensor) -> torch.Tensor:
+    """Relativistic electron wavelength in Å for an accelerating voltage in kV."""
+    V = voltage_kV * 1e3
+    return 12.2643247 / torch.sqrt(V * (1 + 0.978466e-6 * V))
+
+
+def _as_batch(name: str, value, device) -> torch.Tensor:
+    t = torch.as_tensor(value, device=device)
+    if t.ndim > 1:
+        raise InputError(f"CTF parameter {name} must be a scalar or a (B,) tensor, got {tuple(t.shape)}")
+    return t.reshape(-1).to(torch.float64)
+
+
+def _ctf(s2: torch.Tensor, angle: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """CTF from s² (1/Å²) and angle (rad), with parameters already broadcastable against them."""
+    lam = electron_wavelength_A(p["voltage_kV"])
+    ang = torch.deg2rad(p["astig_angle_deg"])
+    defocus = 0.5 * (p["defocus_u_A"] + p["defocus_v_A"]
+                     + (p["defocus_u_A"] - p["defocus_v_A"]) * torch.cos(2 * (angle - ang)))
+    cs = p["cs_mm"] * 1e7
+    gamma = 2 * math.pi * (-0.5 * defocus * lam * s2 + 0.25 * cs * lam ** 3 * s2 ** 2)
+    gamma = gamma - torch.deg2rad(p["phase_shift_deg"])
+    w = p["amplitude_contrast"]
+    ctf = torch.sqrt(1 - w ** 2) * torch.sin(gamma) - w * torch.cos(gamma)
+    if p.get("bfactor_A2") is not None:
+        ctf = ctf * torch.exp(-p["bfactor_A2"] * s2 / 4)
+    return ctf
+
+
+def _prepare(values: dict, device) -> dict[str, torch.Tensor]:
+    """Validate CTF parameters and return them as float64 tensors of shape (B,) or (1,)."""
+    params = {k: _as_batch(k, v, device) for k, v in values.items() if v is not None}
+    sizes = {len(v) for v in params.values()} - {1}
+    if len(sizes) > 1:
+        raise InputError(f"CTF parameters have inconsistent lengths {sorted(sizes)}")
+    w = params["amplitude_contrast"]
+    if bool(((w < 0) | (w >= 1)).any()):
+        raise InputError("amplitude_contrast must be in [0, 1)")
+    if bool((params["voltage_kV"] <= 0).any()):
+        raise InputError("voltage_kV must be positive")
+    return params
+
+
+def compute_ctf(freqs_A: torch.Tensor, defocus_u_A, defocus_v_A, astig_angle_deg, voltage_kV, cs_mm,
+                amplitude_contrast, phase_shift_deg=0.0, bfactor_A2=None) -> torch.Tensor:
+    """CTF at frequencies ``freqs_A`` (..., 2) = (kx, ky) in 1/Å for B parameter sets -> (B, ...).
+
+    Each parameter is a scalar or a (B,) tensor (B = the longest; scalars are shared). The CTF is
+    computed in float64 and returned in the dtype of ``freqs_A``. ``bfactor_A2=None`` means no envelope.
+    """
+    if not isinstance(freqs_A, torch.Tensor) or freqs_A.ndim < 1 or freqs_A.shape[-1] != 2:
+        raise InputError(f"freqs_A must be a (..., 2) tensor of (kx, ky) in 1/Å, got {getattr(freqs_A, 'shape', freqs_A)}")
+    params = _prepare(dict(defocus_u_A=defocus_u_A, defocus_v_A=defocus_v_A, astig_angle_deg=astig_angle_deg,
+                           voltage_kV=voltage_kV, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
+                           phase_shift_deg=phase_shift_deg, bfactor_A2=bfactor_A2), freqs_A.device)
+    extra = (1,) * (freqs_A.ndim - 1)
+    f = freqs_A.to(torch.float64)
+    s2 = (f ** 2).sum(-1)
+    angle = torch.atan2(f[..., 1], f[..., 0])
+    return _ctf(s2, angle, {k: v.reshape((-1,) + extra) for k, v in params.items()}).to(freqs_A.dtype)
+
+
+def ctf_for_images(D: int, apix, params: dict, dtype=torch.float32) -> torch.Tensor:
+    """(B, D, D) CTFs on the centred D×D Fourier grid of images with pixel sizes ``apix`` (B,) in Å.
+
+    ``params`` maps exactly the names in ``CTF_PARAM_NAMES`` (the fields of
+    ``cryoscape.data.particles.CTFParams``) to (B,) tensors or arrays; bfactor_A2 = 0 means no envelope.
+    """
+    D = check_box_size(D)
+    if set(params) != set(CTF_PARAM_NAMES):
+        raise InputError(f"CTF params must have exactly the keys {', '.join(CTF_PARAM_NAMES)}; "
+                         f"got {', '.join(sorted(params))}")
+    apix = _as_batch("apix", apix, None)
+    if bool((apix <= 0).any()):
+        raise InputError("apix must be positive")
+    batch = _prepare(params, apix.device)
+    k = frequency_grid_2d(D, device=apix.device, dtype=torch.float64)
+    s2 = (k ** 2).sum(-1) / apix[:, None, None] ** 2
+    angle = torch.atan2(k[..., 1], k[..., 0])
+    return _ctf(s2, angle, {n: v[:, None, None] for n, v in batch.items()}).to(dtype)
+
+
+def phase_flip(images_ft: torch.Tensor, ctf: torch.Tensor) -> torch.Tensor:
+    """Multiply (B, D, D) transforms by sign(ctf) (0 where the CTF is exactly 0)."""
+    if images_ft.shape[-2:] != ctf.shape[-2:]:
+        raise InputError(f"images {tuple(images_ft.shape)} and ctf {tuple(ctf.shape)} do not match")
+    return images_ft * torch.sign(ctf).to(images_ft.real.dtype if images_ft.is_complex() else images_ft.dtype)

@@ -1,0 +1,91 @@
+"""Frequency lattices, radial shell indices and masks on centred D×D (×D) grids.
+
+Conventions: images are indexed [y, x], volumes [z, y, x]; coordinate vectors are (x, y[, z]).
+The origin is at index D//2 on every axis; frequencies are k = (index - D//2)/D cycles/pixel, in
+[-0.5, 0.5). Radii of masks are in pixels measured from the origin voxel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cryoscape.errors import InputError
+from cryoscape.imaging._checks import check_box_size
+
+
+def _axis(D: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    D = check_box_size(D)
+    return (torch.arange(D, device=device, dtype=torch.float64) - D // 2).to(dtype)
+
+
+def frequency_grid_2d(D: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(D, D, 2) frequencies [kx, ky] in cycles/pixel of a centred 2D transform indexed [y, x]."""
+    k = _axis(D, device, torch.float64) / D
+    ky, kx = torch.meshgrid(k, k, indexing="ij")
+    return torch.stack([kx, ky], dim=-1).to(dtype)
+
+
+def frequency_grid_3d(D: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(D, D, D, 3) frequencies [kx, ky, kz] in cycles/pixel of a centred volume indexed [z, y, x]."""
+    k = _axis(D, device, torch.float64) / D
+    kz, ky, kx = torch.meshgrid(k, k, k, indexing="ij")
+    return torch.stack([kx, ky, kz], dim=-1).to(dtype)
+
+
+def _radius_2d(D: int, device=None) -> torch.Tensor:
+    a = _axis(D, device, torch.float64)
+    return torch.sqrt(a[:, None] ** 2 + a[None, :] ** 2)
+
+
+def _radius_3d(D: int, device=None) -> torch.Tensor:
+    a = _axis(D, device, torch.float64)
+    return torch.sqrt(a[:, None, None] ** 2 + a[None, :, None] ** 2 + a[None, None, :] ** 2)
+
+
+def radial_index_2d(D: int, device=None) -> torch.Tensor:
+    """(D, D) long: Fourier shell of each pixel, round(|k|·D) = rounded pixel distance from the origin."""
+    return torch.round(_radius_2d(D, device)).long()
+
+
+def radial_index_3d(D: int, device=None) -> torch.Tensor:
+    """(D, D, D) long: Fourier shell of each voxel, round(|k|·D)."""
+    return torch.round(_radius_3d(D, device)).long()
+
+
+def _check_radius(radius_px: float, edge_px: float = 0.0) -> None:
+    if not radius_px >= 0 or not edge_px >= 0:
+        raise InputError(f"mask radius and edge must be >= 0 pixels, got {radius_px} and {edge_px}")
+
+
+def _soft(r: torch.Tensor, radius_px: float, edge_px: float, dtype) -> torch.Tensor:
+    _check_radius(radius_px, edge_px)
+    if edge_px == 0:
+        return (r <= radius_px).to(dtype)
+    t = ((r - radius_px) / edge_px).clamp(0.0, 1.0)
+    return (0.5 * (1.0 + torch.cos(math.pi * t))).to(dtype)
+
+
+def circular_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
+    """(D, D) bool: True where the distance to the origin pixel is <= radius_px."""
+    _check_radius(radius_px)
+    return _radius_2d(D, device) <= radius_px
+
+
+def soft_circular_mask(D: int, radius_px: float, edge_px: float, device=None,
+                       dtype=torch.float32) -> torch.Tensor:
+    """(D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px pixels, then 0."""
+    return _soft(_radius_2d(D, device), radius_px, edge_px, dtype)
+
+
+def spherical_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
+    """(D, D, D) bool: True where the distance to the origin voxel is <= radius_px."""
+    _check_radius(radius_px)
+    return _radius_3d(D, device) <= radius_px
+
+
+def soft_spherical_mask(D: int, radius_px: float, edge_px: float, device=None,
+                        dtype=torch.float32) -> torch.Tensor:
+    """(D, D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px, then 0."""
+    return _soft(_radius_3d(D, device), radius_px, edge_px, dtype)

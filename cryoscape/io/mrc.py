@@ -1,0 +1,373 @@
+"""MRC maps and particle stacks (``.mrc``, ``.mrcs``), read with ``mrcfile``.
+
+Conventions:
+
+- A volume is a float32 array indexed ``[z, y, x]`` (mrcfile's numpy order); a stack of images is
+  ``(N, D, D)`` indexed ``[i, y, x]``. Images are square; a 2D single-image file is a stack of 1.
+- Voxel / pixel sizes are in Å. A map's ``origin_A`` is the header's ``origin`` field ``(x, y, z)``
+  in Å, i.e. the position of voxel ``[0, 0, 0]`` (as ChimeraX reads it); when that field is zero
+  the ``nxstart/nystart/nzstart`` grid offsets times the voxel size are used instead.
+- Stacks are read memory-mapped (:class:`MRCStack`): only the requested images are copied into
+  memory. Large stacks are written chunk by chunk (:class:`StackWriter`).
+
+Every problem with a file raises :class:`cryoscape.errors.InputError` with a one-line message that
+names the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from cryoscape.errors import InputError
+from cryoscape.io.paths import check_input, check_output
+
+log = logging.getLogger("cryoscape")
+
+HEADER_BYTES = 1024
+
+# MRC mode -> numpy dtype (little-endian; the header's machine stamp may flip it).
+_MODE_DTYPES = {0: np.int8, 1: np.int16, 2: np.float32, 6: np.uint16, 12: np.float16}
+
+
+# ----------------------------------------------------------------------------------------------
+# headers
+
+
+def _read_header(path: Path):
+    """The main header (a numpy record) of an MRC file, without reading its data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(path, mode="r", permissive=True, header_only=True) as mrc:
+                header = mrc.header.copy()
+    except Exception as err:  # mrcfile raises ValueError/OSError variants on junk
+        raise InputError(f"{path} is not a readable MRC file ({_first_line(err)})") from None
+    if header is None:
+        raise InputError(f"{path} is not a readable MRC file (no valid header)")
+    dims = (int(header.nx), int(header.ny), int(header.nz))
+    sane = int(header.mode) in _MODE_DTYPES and all(0 <= d < 1_000_000 for d in dims)
+    if bytes(header.map) != b"MAP " and not sane:
+        raise InputError(f"{path} is not a valid MRC file (no 'MAP ' identifier and an impossible header)")
+    return header
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _header_dtype(path: Path, header) -> np.dtype:
+    mode = int(header.mode)
+    if mode not in _MODE_DTYPES:
+        raise InputError(f"{path} has MRC mode {mode}, which cryoscape cannot read (supported: 0, 1, 2, 6, 12)")
+    dtype = np.dtype(_MODE_DTYPES[mode])
+    stamp = bytes(header.machst.tobytes()[:1])
+    if stamp == b"\x11":  # big-endian machine stamp
+        dtype = dtype.newbyteorder(">")
+    return dtype
+
+
+def _header_voxel_size(header) -> tuple[float, float, float]:
+    """(x, y, z) voxel size in Å from ``cella / (mx, my, mz)``; 0.0 where the header has none."""
+    cella = header.cella
+    sizes = []
+    for length, m in ((cella.x, header.mx), (cella.y, header.my), (cella.z, header.mz)):
+        sizes.append(float(length) / int(m) if int(m) > 0 and float(length) > 0 else 0.0)
+    return tuple(sizes)
+
+
+def _check_size(path: Path, header, n_images: int, what: str) -> None:
+    """Raise InputError if the file is shorter than its header says."""
+    nx, ny = int(header.nx), int(header.ny)
+    dtype = _header_dtype(path, header)
+    offset = HEADER_BYTES + int(header.nsymbt)
+    actual = path.stat().st_size
+    expected = offset + n_images * nx * ny * dtype.itemsize
+    if actual < expected:
+        held = max(actual - offset, 0) // (nx * ny * dtype.itemsize)
+        raise InputError(
+            f"{path} is truncated: header says {n_images} {what} of {nx}×{ny} but the file holds only {held}"
+        )
+    if actual > expected:
+        log.warning("%s has %d bytes more than its header describes; ignoring them", path, actual - expected)
+
+
+# ----------------------------------------------------------------------------------------------
+# maps
+
+
+def read_map(path: str | Path, require_cubic: bool = True) -> tuple[np.ndarray, float, np.ndarray]:
+    """Read a 3D map.
+
+    Returns ``(volume, voxel_size_A, origin_A)``: ``volume`` float32 ``(D, D, D)`` indexed
+    ``[z, y, x]`` (or ``(nz, ny, nx)`` if ``require_cubic`` is False), the voxel size in Å (x axis;
+    a warning is logged if the axes differ), and ``origin_A`` float64 ``(3,)`` = (x, y, z) in Å.
+    Non-standard axis orders (``mapc/mapr/maps``) are transposed to ``[z, y, x]``.
+
+    Raises InputError for a missing, empty, corrupt or truncated file, a non-cubic map when
+    ``require_cubic`` is True, or NaN/Inf values.
+    """
+    path = check_input(path, "map")
+    header = _read_header(path)
+    nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+    if min(nx, ny, nz) <= 0:
+        raise InputError(f"{path} has an invalid shape in its header ({nx}×{ny}×{nz})")
+    _header_dtype(path, header)
+    _check_size(path, header, nz, "sections")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(path, mode="r", permissive=True) as mrc:
+                data = mrc.data
+                if data is None:
+                    raise InputError(f"{path} holds no readable data")
+                data = np.asarray(data, dtype=np.float32).reshape(nz, ny, nx)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"{path} could not be read as an MRC map ({_first_line(err)})") from None
+    # file axes are (sections, rows, columns) holding the axes (maps, mapr, mapc); 1=x, 2=y, 3=z
+    labels = [int(header.maps), int(header.mapr), int(header.mapc)]
+    if sorted(labels) == [1, 2, 3] and labels != [3, 2, 1]:
+        data = np.ascontiguousarray(np.transpose(data, [labels.index(3), labels.index(2), labels.index(1)]))
+    if require_cubic and not (data.shape[0] == data.shape[1] == data.shape[2]):
+        shape = "×".join(str(s) for s in data.shape[::-1])
+        raise InputError(f"{path} is not a cubic map ({shape} voxels, x×y×z); a cubic map is required")
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise InputError(f"{path} holds {bad} NaN/Inf voxels")
+    vx, vy, vz = _header_voxel_size(header)
+    if vx > 0 and (abs(vy - vx) > 1e-3 * vx or abs(vz - vx) > 1e-3 * vx):
+        log.warning("%s has anisotropic voxels (%.4f, %.4f, %.4f Å); using %.4f Å", path, vx, vy, vz, vx)
+    origin = np.array([header.origin.x, header.origin.y, header.origin.z], dtype=np.float64)
+    if not np.any(origin):
+        origin = np.array([int(header.nxstart) * vx, int(header.nystart) * vy, int(header.nzstart) * vz])
+    return data, float(vx), origin
+
+
+def write_map(
+    path: str | Path,
+    volume: np.ndarray,
+    voxel_size_A: float,
+    origin_A: np.ndarray | None = None,
+    force: bool = False,
+) -> Path:
+    """Write ``volume`` ``[z, y, x]`` as an MRC map (mode 2, float32) that ChimeraX opens in place.
+
+    ``voxel_size_A`` goes into ``cella``; ``origin_A`` = (x, y, z) Å into the header's ``origin``
+    (default 0). Header statistics (min, max, mean, rms) are filled. Refuses to overwrite an
+    existing file unless ``force``.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise InputError(f"cannot write {path}: a map must be 3D, got shape {volume.shape}")
+    if not np.isfinite(volume).all():
+        raise InputError(f"cannot write {path}: the volume holds NaN/Inf values")
+    if not voxel_size_A > 0:
+        raise InputError(f"cannot write {path}: voxel size must be positive, got {voxel_size_A}")
+    path = check_output(path, force)
+    origin = np.zeros(3) if origin_A is None else np.asarray(origin_A, dtype=np.float64).reshape(3)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(volume, dtype=np.float32))
+        mrc.set_volume()
+        mrc.voxel_size = float(voxel_size_A)
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = (float(v) for v in origin)
+        mrc.update_header_stats()
+    log.debug("wrote map %s (%s voxels, %.4f Å)", path, volume.shape, voxel_size_A)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# stacks
+
+
+def stack_info(path: str | Path) -> tuple[int, int, float]:
+    """``(n_images, D, apix)`` of an image stack, reading only its header.
+
+    ``apix`` is the pixel size in Å from the header (0.0 if the header has none). Checks that the
+    images are square and that the file is as long as the header says.
+    """
+    path = check_input(path, "stack")
+    header = _read_header(path)
+    nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
+    if min(nx, ny) <= 0 or nz < 0:
+        raise InputError(f"{path} has an invalid shape in its header ({nx}×{ny}×{nz})")
+    n = max(nz, 1)  # a 2D image (nz = 0 in some writers, 1 in most) is a stack of one
+    if nx != ny:
+        raise InputError(f"{path} holds non-square images ({nx}×{ny} pixels); square images are required")
+    _header_dtype(path, header)
+    _check_size(path, header, n, "images")
+    return n, nx, _header_voxel_size(header)[0]
+
+
+class MRCStack:
+    """A particle stack opened memory-mapped: images are copied only when asked for.
+
+    Attributes: ``n`` images, each ``D``×``D`` pixels of ``apix`` Å (0.0 if unknown).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.n, self.D, self.apix = stack_info(self.path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._mrc = mrcfile.mmap(self.path, mode="r", permissive=True)
+        except Exception as err:
+            raise InputError(f"{self.path} could not be memory-mapped ({_first_line(err)})") from None
+        if self._mrc.data is None:
+            self._mrc.close()
+            raise InputError(f"{self.path} holds no readable image data")
+        self._data = self._mrc.data.reshape(self.n, self.D, self.D)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"MRCStack({str(self.path)!r}, n={self.n}, D={self.D}, apix={self.apix:.4f})"
+
+    def _check(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise InputError(f"{self.path}: image indices must be integers, got {indices.dtype}")
+        indices = indices.astype(np.int64).ravel()
+        bad = (indices < 0) | (indices >= self.n)
+        if bad.any():
+            raise InputError(f"{self.path}: image index {int(indices[bad][0])} is out of range (the stack holds {self.n} images)")
+        return indices
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        """Images ``(B, D, D)`` float32 for 0-based ``indices`` (B,), in the requested order.
+
+        The file is read in sorted index order (fewer seeks); duplicates are allowed.
+        """
+        indices = self._check(indices)
+        out = np.empty((len(indices), self.D, self.D), dtype=np.float32)
+        if len(indices) == 0:
+            return out
+        order = np.argsort(indices, kind="stable")
+        out[order] = self._data[indices[order]]
+        return out
+
+    def read_all(self) -> np.ndarray:
+        """All images ``(n, D, D)`` float32, read into memory."""
+        return np.array(self._data, dtype=np.float32)
+
+    def close(self) -> None:
+        if getattr(self, "_mrc", None) is not None:
+            self._data = None
+            self._mrc.close()
+            self._mrc = None
+
+    def __enter__(self) -> "MRCStack":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_stack_list(txt_path: str | Path) -> list[Path]:
+    """Stacks listed in a cryoDRGN-style ``.txt`` file, one path per line.
+
+    Relative paths are relative to the folder of the ``.txt``; blank lines and ``#`` comments are
+    skipped. Every listed stack must exist.
+    """
+    txt_path = check_input(txt_path, "stack list")
+    paths = []
+    for lineno, line in enumerate(txt_path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line)
+        if not p.is_absolute():
+            p = txt_path.parent / p
+        if not p.exists():
+            raise InputError(f"{txt_path} line {lineno}: stack {p} does not exist")
+        paths.append(p)
+    if not paths:
+        raise InputError(f"{txt_path} lists no stacks")
+    return paths
+
+
+class StackWriter:
+    """Write a ``(n_images, D, D)`` float32 stack chunk by chunk, for stacks larger than RAM.
+
+    The file is created at once with its final header (mode 2, image stack, ``apix`` Å) and filled
+    through a memory map: ``writer.write(start, images)`` stores ``images`` (B, D, D) as images
+    ``start .. start+B-1``. ``close()`` writes the header statistics; it raises InputError if some
+    images were never written. Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path, n_images: int, D: int, apix: float, force: bool = False):
+        if n_images < 1 or D < 1:
+            raise InputError(f"cannot write {path}: need at least one image of positive size, got {n_images}×{D}×{D}")
+        self.path = check_output(path, force)
+        self.n, self.D, self.apix = int(n_images), int(D), float(apix)
+        self._mrc = mrcfile.new_mmap(self.path, shape=(self.n, self.D, self.D), mrc_mode=2, overwrite=True)
+        self._mrc.set_image_stack()
+        if self.apix > 0:
+            self._mrc.voxel_size = self.apix
+        self._written = np.zeros(self.n, dtype=bool)
+        self._min, self._max = np.inf, -np.inf
+        self._sum = self._sumsq = 0.0
+
+    def write(self, start: int, images: np.ndarray) -> None:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 2:
+            images = images[None]
+        if images.shape[1:] != (self.D, self.D):
+            raise InputError(f"cannot write {self.path}: images of shape {images.shape[1:]} into a stack of {self.D}×{self.D}")
+        stop = start + len(images)
+        if start < 0 or stop > self.n:
+            raise InputError(f"cannot write {self.path}: images {start}..{stop - 1} outside a stack of {self.n}")
+        self._mrc.data[start:stop] = images
+        if len(images):
+            self._min = min(self._min, float(images.min()))
+            self._max = max(self._max, float(images.max()))
+            as64 = images.astype(np.float64)
+            self._sum += float(as64.sum())
+            self._sumsq += float((as64 * as64).sum())
+        self._written[start:stop] = True
+
+    def close(self) -> None:
+        if self._mrc is None:
+            return
+        missing = int((~self._written).sum())
+        count = self.n * self.D * self.D
+        header = self._mrc.header
+        header.dmin, header.dmax = (self._min, self._max) if np.isfinite(self._min) else (0.0, 0.0)
+        mean = self._sum / count
+        header.dmean = mean
+        header.rms = float(np.sqrt(max(self._sumsq / count - mean * mean, 0.0)))
+        self._mrc.close()
+        self._mrc = None
+        if missing:
+            raise InputError(f"{self.path}: {missing} of {self.n} images were never written")
+        log.debug("wrote stack %s (%d × %d² px, %.4f Å)", self.path, self.n, self.D, self.apix)
+
+    def __enter__(self) -> "StackWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._mrc is not None:  # an error is already on its way: just release the file
+            self._mrc.close()
+            self._mrc = None
+
+
+def write_stack(path: str | Path, images: np.ndarray, apix: float, force: bool = False) -> Path:
+    """Write images ``(N, D, D)`` (or one ``(D, D)``) as a float32 ``.mrcs`` stack with pixel size ``apix`` Å."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise InputError(f"cannot write {path}: images must be (N, D, D), got shape {images.shape}")
+    with StackWriter(path, len(images), images.shape[1], apix, force) as writer:
+        writer.write(0, images)
+    return writer.path

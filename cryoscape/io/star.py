@@ -1,0 +1,181 @@
+"""RELION ``.star`` particle files: read 3.0 / 3.1 / 4 / 5, write 3.1 (optics + particles).
+
+Column names are kept as the ``starfile`` package gives them: RELION labels without the leading
+underscore (``rlnImageName``, ``rlnOriginXAngst``, ...). Values are not converted here; units are
+RELION's (angles in degrees, defocus in Å, ``rlnOriginX/Y`` in pixels (3.0), ``rlnOriginX/YAngst`` in
+Å (3.1+), voltage kV, Cs mm, pixel sizes in Å, ``rlnDetectorPixelSize`` in µm).
+
+Versions:
+
+- 3.0: one data block (usually ``data_`` or ``data_images``), no optics block; optics values
+  (voltage, Cs, ...) are particle columns.
+- 3.1, 4.x, 5.x: a ``data_optics`` block and a ``data_particles`` block that refers to it through
+  ``rlnOpticsGroup``.
+
+:func:`read_star` returns the particles with every optics column copied onto each particle
+(a particle's own value wins if both blocks have a column). :func:`write_star` writes RELION 3.1
+(``# version 30001``), which RELION 3.1, 4 and 5 read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryoscape.errors import InputError
+from cryoscape.io.paths import check_input, check_output
+
+# Labels that RELION 3.1+ keeps in the optics block (per optics group, not per particle).
+OPTICS_COLUMNS = (
+    "rlnOpticsGroup", "rlnOpticsGroupName", "rlnMtfFileName", "rlnMicrographOriginalPixelSize",
+    "rlnMicrographPixelSize", "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast",
+    "rlnImagePixelSize", "rlnImageSize", "rlnImageDimensionality", "rlnCtfDataAreCtfPremultiplied",
+    "rlnBeamTiltX", "rlnBeamTiltY", "rlnOddZernike", "rlnEvenZernike", "rlnMagMat00", "rlnMagMat01",
+    "rlnMagMat10", "rlnMagMat11", "rlnMtfValue", "rlnAmplitudeCorrelationMaskedMaps",
+)
+
+# Strings that must stay strings even if they look like numbers.
+_STRING_COLUMNS = ["rlnImageName", "rlnMicrographName", "rlnOpticsGroupName", "rlnMtfFileName",
+                   "rlnMicrographMovieName", "rlnOddZernike", "rlnEvenZernike"]
+
+
+def read_star(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read a RELION particle ``.star`` file.
+
+    Returns ``(particles, optics)``: ``particles`` has one row per particle with the optics-group
+    columns resolved per particle; ``optics`` is the optics block as read (None for RELION 3.0).
+    Raises InputError for an empty or unparseable file, a missing particle block, a missing
+    ``rlnImageName`` column, or optics groups that are referenced but not defined.
+    """
+    path = check_input(path, "star file")
+    blocks = _parse(path)
+    tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
+    optics = tables.pop("optics", None)
+    if "particles" in tables:
+        particles = tables["particles"]
+    elif tables:
+        # RELION 3.0 (data_ or data_images) or another single table: take the largest.
+        particles = max(tables.values(), key=len)
+    else:
+        found = ", ".join(f"data_{n}" for n in blocks) or "none"
+        raise InputError(f"star file {path} has no particle table (a loop_ block); data blocks found: {found}")
+    particles = particles.reset_index(drop=True).copy()
+    if len(particles) == 0:
+        raise InputError(f"star file {path} holds no particles")
+    if "rlnImageName" not in particles.columns:
+        raise InputError(f"star file {path} has no _rlnImageName column in its particle table")
+    particles["rlnImageName"] = particles["rlnImageName"].astype(str)
+    if optics is not None:
+        optics = optics.reset_index(drop=True).copy()
+        particles = _merge_optics(particles, optics, path)
+    return particles, optics
+
+
+def _parse(path: Path) -> dict:
+    import starfile  # noqa: PLC0415 - keeps `--help` fast
+
+    try:
+        blocks = starfile.read(path, always_dict=True, parse_as_string=_STRING_COLUMNS)
+    except Exception as err:  # noqa: BLE001 - the parser raises many types on bad input
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"star file {path} could not be parsed ({msg})") from None
+    if not blocks:
+        raise InputError(f"star file {path} has no data_ blocks (is it a STAR file?)")
+    return blocks
+
+
+def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Copy each optics-group column onto the particles of that group (order kept)."""
+    if len(optics) == 0:
+        raise InputError(f"star file {path} has an empty data_optics block")
+    if "rlnOpticsGroup" not in optics.columns:
+        raise InputError(f"star file {path}: its data_optics block has no _rlnOpticsGroup column")
+    if optics["rlnOpticsGroup"].duplicated().any():
+        raise InputError(f"star file {path}: data_optics defines an optics group twice")
+    if "rlnOpticsGroup" not in particles.columns:
+        if len(optics) > 1:
+            raise InputError(
+                f"star file {path} defines {len(optics)} optics groups but its particles have no _rlnOpticsGroup"
+            )
+        particles["rlnOpticsGroup"] = optics["rlnOpticsGroup"].iloc[0]
+    groups = particles["rlnOpticsGroup"]
+    table = optics.set_index("rlnOpticsGroup")
+    undefined = sorted(set(groups.unique()) - set(table.index))
+    if undefined:
+        shown = ", ".join(str(g) for g in undefined[:5])
+        raise InputError(f"star file {path}: particles refer to optics group(s) {shown} not defined in data_optics")
+    for col in table.columns:
+        if col not in particles.columns:
+            particles[col] = groups.map(table[col]).to_numpy()
+    return particles
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def write_star(path: str | Path, particles: pd.DataFrame, optics: pd.DataFrame, force: bool = False) -> Path:
+    """Write a RELION 3.1 star file: ``data_optics`` then ``data_particles``, each ``# version 30001``.
+
+    ``particles`` must have ``rlnImageName`` and ``rlnOpticsGroup``; ``optics`` must define every
+    group used. Floats are written with 15 significant digits (lossless for angles and shifts).
+    Column names may be given with or without the leading underscore.
+    """
+    particles = _strip_underscores(particles)
+    optics = _strip_underscores(optics)
+    for col in ("rlnImageName", "rlnOpticsGroup"):
+        if col not in particles.columns:
+            raise ValueError(f"particles need a {col} column")
+    if "rlnOpticsGroup" not in optics.columns:
+        raise ValueError("optics need a rlnOpticsGroup column")
+    missing = set(particles["rlnOpticsGroup"]) - set(optics["rlnOpticsGroup"])
+    if missing:
+        raise ValueError(f"optics groups {sorted(missing)} are used but not defined")
+    path = check_output(path, force)
+    with open(path, "w") as f:
+        f.write("\n# version 30001\n\n")
+        _write_block(f, "optics", optics)
+        f.write("\n# version 30001\n\n")
+        _write_block(f, "particles", particles)
+    return path
+
+
+def _strip_underscores(df: pd.DataFrame) -> pd.DataFrame:
+    return df.rename(columns=lambda c: c[1:] if isinstance(c, str) and c.startswith("_") else c)
+
+
+def _write_block(f, name: str, df: pd.DataFrame) -> None:
+    f.write(f"data_{name}\n\nloop_ \n")
+    for i, col in enumerate(df.columns, start=1):
+        f.write(f"_{col} #{i} \n")
+    if len(df):
+        formatted = [_format_column(df[c]) for c in df.columns]
+        lines = formatted[0]
+        for col in formatted[1:]:
+            lines = lines + " " + col
+        f.write("\n".join(lines))
+        f.write("\n")
+    f.write("\n")
+
+
+def _format_column(series: pd.Series) -> np.ndarray:
+    """Values of one column as an object array of STAR tokens."""
+    values = series.to_numpy()
+    if values.dtype.kind == "f":
+        out = np.char.mod("%.15g", values).astype(object)
+    elif values.dtype.kind in "iub":
+        out = values.astype(np.int64).astype(str).astype(object)
+    else:
+        out = np.array([_format_token(v) for v in values], dtype=object)
+    return out
+
+
+def _format_token(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "%.15g" % v
+    s = v.decode() if isinstance(v, bytes) else str(v)
+    if s == "" or any(ch.isspace() for ch in s):
+        return '"' + s + '"'
+    return s

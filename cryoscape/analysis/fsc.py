@@ -41,6 +41,7 @@ def auto_mask(volume: np.ndarray, threshold: float | None = None, dilate_px: int
 def plot_fsc(curves: dict[str, FSCCurve], path, thresholds=(0.5, 0.143), title: str | None = None) -> None:
     """Write a PNG of one or more FSC curves against resolution (1/Å)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -51,18 +52,16 @@ def plot_fsc(curves: dict[str, FSCCurve], path, thresholds=(0.5, 0.143), title: 
     for t in thresholds:
         ax.axhline(t, color="gray", lw=0.8, ls="--")
         ax.text(0.0, t, f" {t}", va="bottom", fontsize=8, color="gray")
+    first = next(iter(curves.values()))
+    ax.set_xlim(0, first.frequency[-1] / first.apix)
+    ax.set_ylim(-0.1, 1.05)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda f, _: f"1/{1 / f:.1f}" if f > 0 else "0"))
     ax.set_xlabel("spatial frequency (1/Å)")
     ax.set_ylabel("FSC")
-    ax.set_ylim(-0.1, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    first = next(iter(curves.values()))
-    secondary = ax.secondary_xaxis("top", functions=(lambda f: np.divide(1.0, f, out=np.full_like(f, np.inf), where=f > 0),
-                                                     lambda r: np.divide(1.0, r, out=np.full_like(r, np.inf), where=r > 0)))
-    secondary.set_xlabel("resolution (Å)")
-    ax.set_xlim(0, first.frequency[-1] / first.apix)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -185,7 +185,7 @@ class ImageSource:
                 stack = self._stack(k)
                 for start in range(0, len(rows), 4096):
                     part = rows[start : start + 4096]
-                    data[part] = stack.get(self.image_indices[part])
+                    stack.read_into(self.image_indices[part], data, part)
                     bar.update(len(part))
                 stack.close()
                 del self._stacks[k]
@@ -206,16 +206,20 @@ class ImageSource:
         indices = self._check_rows(indices)
         if self._data is not None:
             out = self._data[indices]
+        elif len(self.paths) == 1:  # one stack: no grouping, no second copy
+            out = self._stack(0).get(self.image_indices[indices])
         else:
             out = np.empty((len(indices), self.D, self.D), dtype=np.float32)
             path_ids = self._path_id[indices]
             for k in np.unique(path_ids):
                 where = np.flatnonzero(path_ids == k)
-                out[where] = self._stack(int(k)).get(self.image_indices[indices[where]])
+                self._stack(int(k)).read_into(self.image_indices[indices[where]], out, where)
         if self.invert:
             np.negative(out, out=out)
         if self.check_finite and len(out):
-            finite = np.isfinite(out).reshape(len(out), -1).all(axis=1)
+            # a float64 sum is non-finite iff a pixel is NaN/Inf (finite float32 cannot overflow it);
+            # cheaper than np.isfinite over every pixel
+            finite = np.isfinite(out.sum(axis=(1, 2), dtype=np.float64))
             if not finite.all():
                 j = int(np.flatnonzero(~finite)[0])
                 row = int(indices[j])
@@ -294,18 +298,14 @@ class ParticleBatchSampler:
         return len(self._mine())
 
 
-try:  # torch is a dependency, but keep this module importable for numpy-only use
-    from torch.utils.data import Dataset as _Dataset
-except ImportError:  # pragma: no cover
-    _Dataset = object
-
-
-class ParticleImageDataset(_Dataset):
-    """A torch Dataset whose items are whole batches: ``dataset[indices]`` returns
+class ParticleImageDataset:
+    """A map-style torch dataset whose items are whole batches: ``dataset[indices]`` returns
     ``(images (B, D, D) float32 tensor, indices (B,) int64 tensor)``; an int index gives B = 1.
 
     Use with :class:`ParticleBatchSampler` and ``batch_size=None`` so that one worker reads one
-    batch with a single grouped :meth:`ImageSource.get`.
+    batch with a single grouped :meth:`ImageSource.get`. (It does not subclass
+    ``torch.utils.data.Dataset``, which DataLoader does not require, so that importing this module
+    does not import torch.)
     """
 
     def __init__(self, source: ImageSource):

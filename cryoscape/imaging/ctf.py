@@ -30,10 +30,10 @@ def electron_wavelength_A(voltage_kV: torch.Tensor) -> torch.Tensor:
 
 
 def _as_batch(name: str, value, device) -> torch.Tensor:
-    t = torch.as_tensor(value, device=device)
+    t = torch.as_tensor(value, dtype=torch.float64, device=device)
     if t.ndim > 1:
         raise InputError(f"CTF parameter {name} must be a scalar or a (B,) tensor, got {tuple(t.shape)}")
-    return t.reshape(-1).to(torch.float64)
+    return t.reshape(-1)
 
 
 def _ctf(s2: torch.Tensor, angle: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -45,10 +45,9 @@ class FourierAccumulator:
     def add(self, slices: torch.Tensor, weights: torch.Tensor, rotations: torch.Tensor) -> None:
         if len(slices) == 0:
             return
-        real, w = insert_central_slices(slices.real.contiguous(), rotations, self.D, weights)
-        imag, _ = insert_central_slices(slices.imag.contiguous(), rotations, self.D, None)
-        self.data += torch.complex(real, imag)
-        self.weight += w
+        data, weight = insert_central_slices(slices, rotations, self.D, weights)
+        self.data += data
+        self.weight += weight
         self.count += len(slices)
 
     def merged(self, other: "FourierAccumulator") -> "FourierAccumulator":

@@ -14,9 +14,10 @@ no global. Arrays of dtype ``object`` are refused.
 
 cryoDRGN layouts (written exactly so by the writers here):
 
-- poses: the tuple ``(rot, trans)``; ``rot`` (N, 3, 3) float32 rotation matrices (RELION's Euler
-  matrix A, see :mod:`cryoscape.data.particles`), ``trans`` (N, 2) float32 translations as a fraction
-  of the box (pixels / D), RELION origin sign. Older files hold ``rot`` alone.
+- poses: the tuple ``(rot, trans)``; ``rot`` (N, 3, 3) rotation matrices (float64 from
+  ``parse_pose_star``, float32 from ``parse_pose_csparc``): RELION's Euler matrix A, see
+  :mod:`cryoscape.data.particles`; ``trans`` (N, 2) translations as a fraction
+  of the box (pixels / D), RELION origin sign, same dtype as ``rot``. Older files hold ``rot`` alone.
 - CTF: an (N, 9) float32 array with columns
   ``[D (px), Apix (Å), DefocusU (Å), DefocusV (Å), DefocusAngle (deg), Voltage (kV), Cs (mm),
   AmplitudeContrast, PhaseShift (deg)]``.
@@ -144,20 +145,23 @@ def read_cryodrgn_ctf(path: str | Path) -> np.ndarray:
 
 
 def write_cryodrgn_poses(path: str | Path, rotations: np.ndarray, translations_fraction: np.ndarray | None,
-                         force: bool = False) -> Path:
-    """Write ``(rot float32 (N,3,3), trans float32 (N,2))`` exactly as cryoDRGN's parse_pose_* do.
+                         force: bool = False, dtype=np.float64) -> Path:
+    """Write the tuple ``(rot (N,3,3), trans (N,2))`` as cryoDRGN's parse_pose_* do.
+
+    cryoDRGN 4.3's ``parse_pose_star`` pickles float64 arrays and ``parse_pose_csparc`` float32 ones
+    (the .cs dtype); cryoDRGN reads either. The default float64 keeps poses lossless.
 
     ``translations_fraction``: pixels / D, RELION origin sign. If None, the bare rotation array is written
     (cryoDRGN's rotation-only layout).
     """
-    rot = np.asarray(rotations, dtype=np.float32)
+    rot = np.asarray(rotations, dtype=dtype)
     if rot.ndim != 3 or rot.shape[1:] != (3, 3):
         raise ValueError(f"rotations must have shape (N, 3, 3), got {rot.shape}")
     path = check_output(path, force)
     if translations_fraction is None:
         _dump(path, rot)
         return path
-    trans = np.asarray(translations_fraction, dtype=np.float32)
+    trans = np.asarray(translations_fraction, dtype=dtype)
     if trans.shape != (len(rot), 2):
         raise ValueError(f"translations must have shape ({len(rot)}, 2), got {trans.shape}")
     _dump(path, (rot, trans))

@@ -1,0 +1,211 @@
+"""Benchmark: lazy (memory-mapped) versus in-memory particle loading.
+
+    .venv/bin/python benchmarks/lazy_loading.py [--n 20000] [--D 128] [--batch 64] [--out benchmarks/lazy_loading.md]
+
+Writes an N × D² float32 stack (20,000 × 128² = 1.31 GB by default) into a temporary folder, then
+measures, each in a fresh Python process so that one mode's memory does not pollute the other:
+
+- ``lazy, cold``: the stack's pages are first evicted from the OS page cache with
+  ``posix_fadvise(DONTNEED)`` (dropping the whole page cache needs root; this evicts only this
+  file's clean pages, which is what matters here, but the virtual disk underneath may still cache);
+- ``lazy, warm``: the same, with the stack already in the page cache;
+- ``in-memory``: the whole stack read into one array first (load time reported separately).
+
+Each run fetches one full epoch of shuffled batches (``ImageSource.get`` of 64 random particles)
+and reports images/s and memory from /proc/self/status: VmHWM (peak resident set), RssAnon
+(anonymous memory: the process's own arrays) and RssFile (file pages mapped into the process,
+i.e. the page cache the memory map touched; shared, clean, and reclaimable by the kernel at any
+time). The pass/fail criterion holds the lazy run's peak RssAnon against a quarter of the stack.
+Results go to ``benchmarks/lazy_loading.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def memory_status() -> dict[str, float]:
+    """VmHWM, VmRSS, RssAnon, RssFile of this process in MiB."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key = line.split(":")[0]
+            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(line.split()[1]) / 1024
+    return out
+
+
+def evict_from_page_cache(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def worker(mode: str, stack: Path, batch: int, seed: int) -> dict:
+    from cryoscape.data.images import ImageSource, iterate_batches, table_from_stacks
+
+    if mode == "lazy-cold":
+        evict_from_page_cache(stack)
+    baseline = memory_status()
+    table = table_from_stacks([stack])
+    t0 = time.perf_counter()
+    source = ImageSource.from_table(table, lazy=mode != "in-memory")
+    load_s = time.perf_counter() - t0
+    peak_anon, peak_file = memory_status()["RssAnon"], memory_status()["RssFile"]
+    checksum, n_images = 0.0, 0
+    t0 = time.perf_counter()
+    for k, indices in enumerate(iterate_batches(len(source), batch, shuffle=True, seed=seed)):
+        images = source.get(indices)
+        checksum += float(images[:, 0, 0].sum())
+        n_images += len(images)
+        if k % 16 == 0:
+            status = memory_status()
+            peak_anon, peak_file = max(peak_anon, status["RssAnon"]), max(peak_file, status["RssFile"])
+    epoch_s = time.perf_counter() - t0
+    end = memory_status()
+    return dict(mode=mode, load_s=load_s, epoch_s=epoch_s, images=n_images, images_per_s=n_images / epoch_s,
+                baseline=baseline, end=end, peak_anon=max(peak_anon, end["RssAnon"]),
+                peak_file=max(peak_file, end["RssFile"]), checksum=checksum)
+
+
+def make_stack(path: Path, n: int, D: int) -> float:
+    from cryoscape.io.mrc import StackWriter
+
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    with StackWriter(path, n, D, 1.0) as writer:
+        for start in range(0, n, 1000):
+            stop = min(start + 1000, n)
+            writer.write(start, rng.standard_normal((stop - start, D, D), dtype=np.float32))
+    return time.perf_counter() - t0
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        total = int(f.readline().split()[1]) / 2**20
+    import torch
+
+    return (f"{os.cpu_count()} CPU cores (nproc {len(os.sched_getaffinity(0))}), {model}, {total:.1f} GiB RAM; "
+            f"Linux {platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
+            f"torch {torch.__version__}")
+
+
+def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, write_s: float, command: str) -> str:
+    by_mode = {r["mode"]: r for r in results}
+    mem, lazy_cold, lazy_warm = by_mode["in-memory"], by_mode["lazy-cold"], by_mode["lazy-warm"]
+    quarter_mib = stack_gib * 1024 / 4
+    lines = [
+        "# Lazy versus in-memory particle loading",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        f"Stack: {n:,} images of {D}×{D} float32 = {stack_gib:.2f} GiB, written in {write_s:.1f} s "
+        f"({stack_gib / write_s:.2f} GiB/s) into a temporary folder. One full epoch of shuffled batches of {batch} "
+        "(`ImageSource.get` per batch, one Python process per mode, no DataLoader workers).",
+        "",
+        "| mode | load (s) | epoch (s) | images/s | peak RssAnon (MiB) | peak RssFile (MiB) | VmHWM (MiB) | RssAnon before loading (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in (lazy_cold, lazy_warm, mem):
+        lines.append(f"| {r['mode']} | {r['load_s']:.2f} | {r['epoch_s']:.2f} | {r['images_per_s']:,.0f} | "
+                     f"{r['peak_anon']:.0f} | {r['peak_file']:.0f} | {r['end']['VmHWM']:.0f} | {r['baseline']['RssAnon']:.0f} |")
+    ratio_warm = lazy_warm["images_per_s"] / mem["images_per_s"]
+    ratio_cold = lazy_cold["images_per_s"] / mem["images_per_s"]
+    worst_anon = max(lazy_cold["peak_anon"], lazy_warm["peak_anon"])
+    ok_speed, ok_mem = min(ratio_warm, ratio_cold) >= 0.5, worst_anon < quarter_mib
+    lines += [
+        "",
+        "## Criterion (issue): lazy ≥ ½ the in-memory throughput, with < ¼ of the stack in resident memory",
+        "",
+        f"- throughput: lazy/in-memory = {ratio_cold:.2f} (cold), {ratio_warm:.2f} (warm) → "
+        f"{'PASS' if ok_speed else 'FAIL'} (needs ≥ 0.5). The in-memory epoch excludes its "
+        f"{mem['load_s']:.1f} s load; counting it, in-memory delivers "
+        f"{mem['images'] / (mem['load_s'] + mem['epoch_s']):,.0f} images/s over the first epoch.",
+        f"- memory: lazy peak RssAnon = {worst_anon:.0f} MiB (of which {lazy_warm['baseline']['RssAnon']:.0f} MiB is the "
+        f"interpreter with numpy and torch imported, before any image is touched) versus ¼ of the stack = "
+        f"{quarter_mib:.0f} MiB → {'PASS' if ok_mem else 'FAIL'}. In-memory holds {mem['peak_anon']:.0f} MiB anonymous.",
+        "",
+        "## How to read the memory columns",
+        "",
+        "RssAnon is memory the process owns (its arrays); it is what an out-of-memory kill counts and what the",
+        "criterion is held against. RssFile counts the stack's page-cache pages that the memory map has touched: after",
+        "a full shuffled epoch that is nearly the whole file, so lazy VmHWM (= RssAnon + RssFile + shared) grows to",
+        "about the stack size. Those pages are clean, shared with every other process mapping the file, and the kernel",
+        "drops them under memory pressure (they are re-read from disk when touched again), so a lazy run on a stack",
+        "larger than RAM still works; the in-memory array cannot be dropped and is refused when it does not fit.",
+        "",
+        "## Caveats",
+        "",
+        "- The page cache as a whole cannot be dropped without root (`/proc/sys/vm/drop_caches`). The cold run evicts",
+        "  this file's pages with `posix_fadvise(POSIX_FADV_DONTNEED)` after an fsync; the virtual disk underneath may",
+        "  still cache, so cold numbers are an upper bound for a real cold spinning/network disk.",
+        "- Each process reads the same shuffled order (seed 0); one core does the reading (no DataLoader workers).",
+        "",
+        f"Raw results: `{json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k not in ('baseline', 'end')} for r in results])}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000, help="images in the test stack")
+    parser.add_argument("--D", type=int, default=128, help="box size in pixels")
+    parser.add_argument("--batch", type=int, default=64, help="images per batch")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "lazy_loading.md", help="report (markdown)")
+    parser.add_argument("--tmp", type=Path, default=None, help="folder for the temporary stack (default: system temp)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stack", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.stack, args.batch, seed=0)))
+        return 0
+
+    command = "cd /work/main && .venv/bin/python benchmarks/lazy_loading.py" + "".join(
+        f" {a}" for a in sys.argv[1:])
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        stack = Path(tmp) / "bench.mrcs"
+        print(f"writing {args.n} × {args.D}² stack to {stack} ...", flush=True)
+        write_s = make_stack(stack, args.n, args.D)
+        stack_gib = stack.stat().st_size / 2**30
+        results = []
+        for mode in ("lazy-cold", "lazy-warm", "in-memory"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", mode, "--stack", str(stack), "--batch", str(args.batch)],
+                capture_output=True, text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"},
+            )
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{mode:10s} load {result['load_s']:6.2f} s  epoch {result['epoch_s']:6.2f} s  "
+                  f"{result['images_per_s']:9,.0f} images/s  peak RssAnon {result['peak_anon']:6.0f} MiB  "
+                  f"peak RssFile {result['peak_file']:6.0f} MiB", flush=True)
+            results.append(result)
+    text = report(results, args.n, args.D, args.batch, stack_gib, write_s, command)
+    args.out.write_text(text)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import torch
+
+from cryoscape.errors import InputError
+from cryoscape.imaging import grids
+
+
+def test_frequency_grids_match_numpy_fftfreq():
+    D = 10
+    k = np.fft.fftshift(np.fft.fftfreq(D))
+    g2 = grids.frequency_grid_2d(D, dtype=torch.float64).numpy()
+    np.testing.assert_allclose(g2[..., 0], np.broadcast_to(k[None, :], (D, D)))  # kx varies along columns
+    np.testing.assert_allclose(g2[..., 1], np.broadcast_to(k[:, None], (D, D)))
+    assert g2[D // 2, D // 2].tolist() == [0.0, 0.0] and g2[0, 0].tolist() == [-0.5, -0.5]
+    g3 = grids.frequency_grid_3d(D, dtype=torch.float64).numpy()
+    kz, ky, kx = np.meshgrid(k, k, k, indexing="ij")
+    np.testing.assert_allclose(g3, np.stack([kx, ky, kz], -1))
+
+
+def test_radial_indices_and_masks():
+    D = 16
+    r2 = grids.radial_index_2d(D)
+    assert r2.dtype == torch.long and r2[8, 8] == 0 and r2[8, 13] == 5 and r2[0, 0] == round(8 * np.sqrt(2))
+    r3 = grids.radial_index_3d(D)
+    assert r3[8, 8, 8] == 0 and r3[11, 12, 8] == 5
+    m = grids.circular_mask(D, 3)
+    assert m.sum() == sum(1 for y in range(-8, 8) for x in range(-8, 8) if x * x + y * y <= 9)
+    s = grids.soft_circular_mask(D, 3, 2)
+    assert s[8, 11] == 1 and s[8, 12].item() == pytest.approx(0.5) and s[8, 13] == 0
+    assert grids.spherical_mask(D, 2).sum() == 33  # lattice points in a ball of radius 2
+    assert grids.soft_spherical_mask(D, 2, 2)[8, 8, 11].item() == pytest.approx(0.5)
+    with pytest.raises(InputError):
+        grids.circular_mask(15, 3)

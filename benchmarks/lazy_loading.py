@@ -11,7 +11,7 @@ measures, each in a fresh Python process so that one mode's memory does not poll
 - ``lazy, warm``: the same, with the stack already in the page cache;
 - ``in-memory``: the whole stack read into one array first (load time reported separately).
 
-Each run fetches one full epoch of shuffled batches (``ImageSource.get`` of 64 random particles)
+Each run fetches three full epochs of shuffled batches (``ImageSource.get`` of 64 random particles)
 and reports images/s and memory from /proc/self/status: VmHWM (peak resident set), RssAnon
 (anonymous memory: the process's own arrays) and RssFile (file pages mapped into the process,
 i.e. the page cache the memory map touched; shared, clean, and reclaimable by the kernel at any
@@ -54,7 +54,7 @@ def evict_from_page_cache(path: Path) -> None:
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def worker(mode: str, stack: Path, batch: int, seed: int) -> dict:
+def worker(mode: str, stack: Path, batch: int, seed: int, n_epochs: int = 3) -> dict:
     from cryoscape.data.images import ImageSource, iterate_batches, table_from_stacks
 
     if mode == "lazy-cold":
@@ -65,20 +65,22 @@ def worker(mode: str, stack: Path, batch: int, seed: int) -> dict:
     source = ImageSource.from_table(table, lazy=mode != "in-memory")
     load_s = time.perf_counter() - t0
     peak_anon, peak_file = memory_status()["RssAnon"], memory_status()["RssFile"]
-    checksum, n_images = 0.0, 0
-    t0 = time.perf_counter()
-    for k, indices in enumerate(iterate_batches(len(source), batch, shuffle=True, seed=seed)):
-        images = source.get(indices)
-        checksum += float(images[:, 0, 0].sum())
-        n_images += len(images)
-        if k % 16 == 0:
-            status = memory_status()
-            peak_anon, peak_file = max(peak_anon, status["RssAnon"]), max(peak_file, status["RssFile"])
-    epoch_s = time.perf_counter() - t0
+    checksum, epochs = 0.0, []
+    for epoch in range(n_epochs):
+        n_images = 0
+        t0 = time.perf_counter()
+        for k, indices in enumerate(iterate_batches(len(source), batch, shuffle=True, seed=seed + epoch)):
+            images = source.get(indices)
+            checksum += float(images[:, 0, 0].sum())
+            n_images += len(images)
+            if k % 16 == 0:
+                status = memory_status()
+                peak_anon, peak_file = max(peak_anon, status["RssAnon"]), max(peak_file, status["RssFile"])
+        epochs.append(dict(seconds=time.perf_counter() - t0, images=n_images,
+                           images_per_s=n_images / (time.perf_counter() - t0)))
     end = memory_status()
-    return dict(mode=mode, load_s=load_s, epoch_s=epoch_s, images=n_images, images_per_s=n_images / epoch_s,
-                baseline=baseline, end=end, peak_anon=max(peak_anon, end["RssAnon"]),
-                peak_file=max(peak_file, end["RssFile"]), checksum=checksum)
+    return dict(mode=mode, load_s=load_s, epochs=epochs, baseline=baseline, end=end,
+                peak_anon=max(peak_anon, end["RssAnon"]), peak_file=max(peak_file, end["RssFile"]), checksum=checksum)
 
 
 def make_stack(path: Path, n: int, D: int) -> float:
@@ -111,6 +113,8 @@ def machine() -> str:
 
 def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, write_s: float, command: str) -> str:
     by_mode = {r["mode"]: r for r in results}
+    first = (lambda r: r["epochs"][0]["images_per_s"])
+    later = (lambda r: float(np.median([e["images_per_s"] for e in r["epochs"][1:]])))
     mem, lazy_cold, lazy_warm = by_mode["in-memory"], by_mode["lazy-cold"], by_mode["lazy-warm"]
     quarter_mib = stack_gib * 1024 / 4
     lines = [
@@ -121,29 +125,36 @@ def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, wr
         f"Machine: {machine()}.",
         "",
         f"Stack: {n:,} images of {D}×{D} float32 = {stack_gib:.2f} GiB, written in {write_s:.1f} s "
-        f"({stack_gib / write_s:.2f} GiB/s) into a temporary folder. One full epoch of shuffled batches of {batch} "
-        "(`ImageSource.get` per batch, one Python process per mode, no DataLoader workers).",
+        f"({stack_gib / write_s:.2f} GiB/s) into a temporary folder. Three full epochs of shuffled batches of {batch} "
+        "(`ImageSource.get` per batch; one fresh Python process per mode, run in the order of the table; no "
+        "DataLoader workers). Epoch 1 of a lazy run pays the page faults that map the file into the process; later "
+        "epochs show the steady state.",
         "",
-        "| mode | load (s) | epoch (s) | images/s | peak RssAnon (MiB) | peak RssFile (MiB) | VmHWM (MiB) | RssAnon before loading (MiB) |",
+        "| mode | load (s) | epoch 1 (images/s) | epochs 2–3, median (images/s) | peak RssAnon (MiB) | peak RssFile (MiB) | VmHWM (MiB) | RssAnon before loading (MiB) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in (lazy_cold, lazy_warm, mem):
-        lines.append(f"| {r['mode']} | {r['load_s']:.2f} | {r['epoch_s']:.2f} | {r['images_per_s']:,.0f} | "
+        lines.append(f"| {r['mode']} | {r['load_s']:.2f} | {first(r):,.0f} | {later(r):,.0f} | "
                      f"{r['peak_anon']:.0f} | {r['peak_file']:.0f} | {r['end']['VmHWM']:.0f} | {r['baseline']['RssAnon']:.0f} |")
-    ratio_warm = lazy_warm["images_per_s"] / mem["images_per_s"]
-    ratio_cold = lazy_cold["images_per_s"] / mem["images_per_s"]
+    ratios = {
+        "cold first epoch": first(lazy_cold) / first(mem),
+        "warm first epoch": first(lazy_warm) / first(mem),
+        "steady state (epochs 2–3)": later(lazy_warm) / later(mem),
+    }
     worst_anon = max(lazy_cold["peak_anon"], lazy_warm["peak_anon"])
-    ok_speed, ok_mem = min(ratio_warm, ratio_cold) >= 0.5, worst_anon < quarter_mib
+    ok_mem = worst_anon < quarter_mib
+    mem_epoch1 = mem["epochs"][0]
     lines += [
         "",
         "## Criterion (issue): lazy ≥ ½ the in-memory throughput, with < ¼ of the stack in resident memory",
         "",
-        f"- throughput: lazy/in-memory = {ratio_cold:.2f} (cold), {ratio_warm:.2f} (warm) → "
-        f"{'PASS' if ok_speed else 'FAIL'} (needs ≥ 0.5). The in-memory epoch excludes its "
-        f"{mem['load_s']:.1f} s load; counting it, in-memory delivers "
-        f"{mem['images'] / (mem['load_s'] + mem['epoch_s']):,.0f} images/s over the first epoch.",
+        "- throughput, lazy / in-memory: " + "; ".join(
+            f"{name} {value:.2f} ({'PASS' if value >= 0.5 else 'FAIL'})" for name, value in ratios.items())
+        + f". The in-memory epochs exclude its {mem['load_s']:.1f} s load; counting it, in-memory delivers "
+        f"{mem_epoch1['images'] / (mem['load_s'] + mem_epoch1['seconds']):,.0f} images/s over its first epoch, "
+        f"against {first(lazy_warm):,.0f} (warm) / {first(lazy_cold):,.0f} (cold) for lazy.",
         f"- memory: lazy peak RssAnon = {worst_anon:.0f} MiB (of which {lazy_warm['baseline']['RssAnon']:.0f} MiB is the "
-        f"interpreter with numpy and torch imported, before any image is touched) versus ¼ of the stack = "
+        f"interpreter with numpy and pandas imported, before any image is touched) versus ¼ of the stack = "
         f"{quarter_mib:.0f} MiB → {'PASS' if ok_mem else 'FAIL'}. In-memory holds {mem['peak_anon']:.0f} MiB anonymous.",
         "",
         "## How to read the memory columns",
@@ -160,7 +171,9 @@ def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, wr
         "- The page cache as a whole cannot be dropped without root (`/proc/sys/vm/drop_caches`). The cold run evicts",
         "  this file's pages with `posix_fadvise(POSIX_FADV_DONTNEED)` after an fsync; the virtual disk underneath may",
         "  still cache, so cold numbers are an upper bound for a real cold spinning/network disk.",
-        "- Each process reads the same shuffled order (seed 0); one core does the reading (no DataLoader workers).",
+        "- Each process reads the same shuffled orders (seeds 0, 1, 2); one core does the reading (no DataLoader workers).",
+        "- This machine is a virtual machine whose timings vary between runs by up to ~2× (memory first touched by the",
+        "  guest is slow to fault in); repeated runs of the lazy first epoch ranged from about 17,000 to 50,000 images/s.",
         "",
         f"Raw results: `{json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k not in ('baseline', 'end')} for r in results])}`",
         "",
@@ -197,8 +210,9 @@ def main() -> int:
                 capture_output=True, text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"},
             )
             result = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(f"{mode:10s} load {result['load_s']:6.2f} s  epoch {result['epoch_s']:6.2f} s  "
-                  f"{result['images_per_s']:9,.0f} images/s  peak RssAnon {result['peak_anon']:6.0f} MiB  "
+            rates = ", ".join(f"{e['images_per_s']:,.0f}" for e in result["epochs"])
+            print(f"{mode:10s} load {result['load_s']:6.2f} s  epochs {rates} images/s  "
+                  f"peak RssAnon {result['peak_anon']:6.0f} MiB  "
                   f"peak RssFile {result['peak_file']:6.0f} MiB", flush=True)
             results.append(result)
     text = report(results, args.n, args.D, args.batch, stack_gib, write_s, command)

@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from cryoscape.data.particle_io import export_cryodrgn, load_particles  # noqa: PLC0415
     from cryoscape.errors import InputError  # noqa: PLC0415
+    from cryoscape.io.paths import check_output  # noqa: PLC0415
 
     if args.poses is None and args.ctf is None:
         raise InputError("give --poses and/or --ctf output files")
@@ -52,6 +53,9 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"-D must be a positive box size in pixels, got {args.D}")
     if args.apix is not None and args.apix <= 0:
         raise InputError(f"--apix must be a positive pixel size in Å, got {args.apix}")
+    for out in (args.poses, args.ctf):
+        if out is not None:
+            check_output(out, args.force)  # before the (possibly long) read
     table = load_particles(args.particles, datadir=args.datadir, check_stacks=False,
                            require_ctf=args.ctf is not None, default_box_size=args.D, default_apix=args.apix)
     if args.D is not None and args.D != table.box_size:

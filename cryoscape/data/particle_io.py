@@ -227,6 +227,8 @@ def _candidates(name: str, source: Path, datadir) -> list[Path]:
 def _resolve_stacks(names: np.ndarray, indices: np.ndarray, source: Path, datadir, check: bool):
     """Absolute stack paths (N,) for stack names (N,); header info per stack if they can be read."""
     uniq, inverse = np.unique(names.astype(str), return_inverse=True)
+    max_index = np.full(len(uniq), -1, dtype=np.int64)
+    np.maximum.at(max_index, inverse, indices)
     resolved, infos = [], {}
     for k, name in enumerate(uniq):
         cands = _candidates(name, source, datadir)
@@ -246,10 +248,9 @@ def _resolve_stacks(names: np.ndarray, indices: np.ndarray, source: Path, datadi
         if check:
             infos[k] = _stack_info(found)
             n_img = infos[k][0]
-            mine = indices[inverse == k]
-            if mine.max() >= n_img:
+            if max_index[k] >= n_img:
                 raise InputError(
-                    f"{source}: image {int(mine.max()) + 1}@{name} is beyond the end of {found} ({n_img} images)"
+                    f"{source}: image {int(max_index[k]) + 1}@{name} is beyond the end of {found} ({n_img} images)"
                 )
     paths = np.array([str(p) for p in resolved], dtype=object)[inverse]
     return paths, infos
@@ -437,8 +438,9 @@ def save_star(path: str | Path, table: ParticleTable, force: bool = False) -> Pa
     df = df.drop(columns=[c for c in _STAR_LEGACY if c in df.columns])
 
     folder = Path(os.path.abspath(path.parent))
-    df["rlnImageName"] = [f"{i + 1:06d}@{_relative_to(p, folder)}" for i, p in
-                          zip(table.image_indices, table.image_paths)]
+    stacks, inverse = np.unique(np.asarray(table.image_paths).astype(str), return_inverse=True)
+    rel = np.array([_relative_to(p, folder) for p in stacks], dtype=object)[inverse]
+    df["rlnImageName"] = [f"{i + 1:06d}@{p}" for i, p in zip(np.asarray(table.image_indices).tolist(), rel)]
     if table.rotations is not None:
         from cryoscape.imaging.rotations import matrix_to_euler_relion  # noqa: PLC0415
 
@@ -509,7 +511,8 @@ def save_cs(path: str | Path, table: ParticleTable, force: bool = False) -> Path
     if "uid" not in cols:
         cols["uid"] = np.arange(n, dtype=np.uint64)
     if "blob/path" not in cols:
-        cols["blob/path"] = np.array([_relative_to(p, folder).encode() for p in table.image_paths])
+        stacks, inverse = np.unique(np.asarray(table.image_paths).astype(str), return_inverse=True)
+        cols["blob/path"] = np.array([_relative_to(p, folder).encode() for p in stacks])[inverse]
     cols["blob/idx"] = np.asarray(table.image_indices, dtype=np.uint32)
     cols["blob/shape"] = np.tile(np.array([table.box_size, table.box_size], dtype=np.uint32), (n, 1))
     cols["blob/psize_A"] = np.asarray(table.apix, dtype=np.float32)

@@ -35,14 +35,17 @@ class FSCCurve:
 
     def resolution_A(self, threshold: float) -> float:
         """Resolution (Å) where the curve first falls below ``threshold``, interpolated linearly
-        between shells; the Nyquist resolution (2·apix) if it never does."""
+        between shells; the Nyquist resolution (2·apix) if it never does; infinity if it starts
+        below it."""
         below = np.nonzero(self.fsc[1:] < threshold)[0]
         if len(below) == 0:
             return 2.0 * self.apix
         i = below[0] + 1
         f0, f1, c0, c1 = self.frequency[i - 1], self.frequency[i], self.fsc[i - 1], self.fsc[i]
-        f = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0) if c0 != c1 else f1
-        return float(self.apix / f)
+        if c0 < threshold:  # below already at the origin (e.g. opposite contrast): no resolution
+            return float("inf")
+        f = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0)
+        return float(self.apix / f) if f > 0 else float("inf")
 
     def frequency_at(self, threshold: float) -> float:
         """Spatial frequency (cycles/pixel) where the curve first falls below ``threshold``."""

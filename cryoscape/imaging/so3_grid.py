@@ -113,9 +113,12 @@ def so3_grid_matrices(level: int) -> torch.Tensor:
 def so3_grid_children(indices, level: int) -> torch.Tensor:
     """(n,) grid indices at ``level`` -> (n, 8) long indices at level + 1, nearest first.
 
-    Candidates are the 4 nested HEALPix children × the 4 in-plane angles 2j-1 .. 2j+2 (cyclic)
+    Candidates are the 4 nested HEALPix children × the 12 in-plane angles 2j-5 .. 2j+6 (cyclic)
     around the parent's ψ_j; the 8 closest to the parent in quaternion distance
-    min(|q - q'|², |q + q'|²) are kept.
+    min(|q - q'|², |q + q'|²) are kept. (cryoDRGN uses only 2j-1 .. 2j+2; since the Hopf
+    quaternion couples ψ with φ, the wider window is needed for the children to be the 8 nearest
+    grid points: exactly so at levels 0 and 1, and for ~90% of parents at level 2, where the other
+    ~10% differ only through HEALPix children of neighbouring pixels.)
     """
     level = _check_level(level)
     idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
@@ -124,8 +127,8 @@ def so3_grid_children(indices, level: int) -> torch.Tensor:
     n_psi, n_psi_next = _n_psi(level), _n_psi(level + 1)
     pix, j = idx // n_psi, idx % n_psi
     pix_children = 4 * pix[:, None] + torch.arange(4)                            # (n, 4)
-    psi_children = (2 * j[:, None] + torch.arange(-1, 3)) % n_psi_next          # (n, 4)
-    cand = (pix_children[:, :, None] * n_psi_next + psi_children[:, None, :]).reshape(-1, 16)
+    psi_children = (2 * j[:, None] + torch.arange(-5, 7)) % n_psi_next          # (n, 12)
+    cand = (pix_children[:, :, None] * n_psi_next + psi_children[:, None, :]).reshape(-1, 48)
     q_parent = _grid_quaternions(level, idx)[:, None, :]
     q_cand = _grid_quaternions(level + 1, cand)
     dist = torch.minimum(((q_cand - q_parent) ** 2).sum(-1), ((q_cand + q_parent) ** 2).sum(-1))

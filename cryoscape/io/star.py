@@ -120,7 +120,7 @@ def write_star(path: str | Path, particles: pd.DataFrame, optics: pd.DataFrame, 
     """Write a RELION 3.1 star file: ``data_optics`` then ``data_particles``, each ``# version 30001``.
 
     ``particles`` must have ``rlnImageName`` and ``rlnOpticsGroup``; ``optics`` must define every
-    group used. Floats are written with 15 significant digits (lossless for angles and shifts).
+    group used. Floats are written in their shortest round-trip form (lossless).
     Column names may be given with or without the leading underscore.
     """
     particles = _strip_underscores(particles)
@@ -151,30 +151,31 @@ def _write_block(f, name: str, df: pd.DataFrame) -> None:
     for i, col in enumerate(df.columns, start=1):
         f.write(f"_{col} #{i} \n")
     if len(df):
-        formatted = [_format_column(df[c]) for c in df.columns]
-        lines = formatted[0]
-        for col in formatted[1:]:
-            lines = lines + " " + col
-        f.write("\n".join(lines))
+        formatted = [_format_column(df[c]).tolist() for c in df.columns]
+        f.write("\n".join(map(" ".join, zip(*formatted))))
         f.write("\n")
     f.write("\n")
 
 
 def _format_column(series: pd.Series) -> np.ndarray:
-    """Values of one column as an object array of STAR tokens."""
+    """Values of one column as an object array of STAR tokens.
+
+    Floats use Python's shortest round-trip representation (lossless); strings with whitespace
+    (or empty) are double-quoted.
+    """
     values = series.to_numpy()
     if values.dtype.kind == "f":
-        out = np.char.mod("%.15g", values).astype(object)
-    elif values.dtype.kind in "iub":
-        out = values.astype(np.int64).astype(str).astype(object)
-    else:
-        out = np.array([_format_token(v) for v in values], dtype=object)
-    return out
+        return np.array(list(map(repr, values.astype(np.float64).tolist())), dtype=object)
+    if values.dtype.kind in "iub":
+        return np.array(list(map(str, values.astype(np.int64).tolist())), dtype=object)
+    codes, uniques = pd.factorize(pd.Series(values), use_na_sentinel=False)
+    tokens = np.array([_format_token(v) for v in uniques], dtype=object)
+    return tokens[codes]
 
 
 def _format_token(v) -> str:
     if isinstance(v, (float, np.floating)):
-        return "%.15g" % v
+        return repr(float(v))
     s = v.decode() if isinstance(v, bytes) else str(v)
     if s == "" or any(ch.isspace() for ch in s):
         return '"' + s + '"'

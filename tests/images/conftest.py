@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from cryoscape.io.mrc import write_stack
-
-STRUCTURES = Path(__file__).resolve().parents[2] / "cryoscape" / "simulate" / "structures"
-
 
 @pytest.fixture
 def rng():

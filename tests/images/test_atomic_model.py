@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import STRUCTURES
 
 from cryoscape.errors import InputError
 from cryoscape.io.atomic_model import read_atomic_model
+
+STRUCTURES = Path(__file__).resolve().parents[2] / "cryoscape" / "simulate" / "structures"
 
 
 def test_adk_open_with_hydrogens_and_left_justified_names():

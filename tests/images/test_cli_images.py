@@ -171,3 +171,66 @@ def test_help_explains_every_option(command, capsys):
     for option in ("--force", "-o", "--datadir", "--chunk"):
         assert option in text
     assert "pixels" in text or "px" in text
+
+
+@pytest.fixture
+def star_input(tmp_path):
+    """A RELION star file of 6 particles (images in reverse stack order) with poses, shifts and CTF."""
+    particle_io = pytest.importorskip("cryoscape.data.particle_io")
+    from scipy.spatial.transform import Rotation
+
+    from cryoscape.data.particles import CTFParams, ParticleTable
+
+    rng = np.random.default_rng(3)
+    imgs = rng.normal(size=(6, 32, 32)).astype(np.float32)
+    (tmp_path / "in").mkdir()
+    stack = write_stack(tmp_path / "in" / "stack.mrcs", imgs, 1.2)
+    table = ParticleTable(
+        image_paths=np.array([str(stack)] * 6, dtype=object), image_indices=np.arange(6)[::-1].copy(), box_size=32,
+        apix=np.full(6, 1.2), rotations=Rotation.random(6, random_state=1).as_matrix(),
+        shifts_A=rng.uniform(-5, 5, size=(6, 2)), ctf=CTFParams.constant(6, defocus_u_A=12000.0),
+    )
+    star = particle_io.save_star(tmp_path / "in" / "particles.star", table)
+    return star, table, imgs, particle_io
+
+
+def test_downsample_star_writes_a_matching_star(star_input, tmp_path, capsys):
+    import torch
+
+    from cryoscape.imaging.fft import downsample_images
+
+    star, table, imgs, particle_io = star_input
+    out = tmp_path / "out" / "small.mrcs"
+    code, err = run(capsys, "downsample", star, "-D", 16, "-o", out)
+    assert code == 0, err
+    new = particle_io.load_particles(tmp_path / "out" / "small.star")
+    assert len(new) == 6 and new.box_size == 16
+    np.testing.assert_allclose(new.apix, 2.4, atol=1e-6)
+    np.testing.assert_allclose(new.shifts_A, table.shifts_A, atol=1e-5)  # Å: unchanged
+    np.testing.assert_allclose(new.rotations, table.rotations, atol=1e-5)
+    np.testing.assert_allclose(new.ctf.defocus_u_A, 12000.0)
+    np.testing.assert_array_equal(new.image_indices, np.arange(6))
+    assert {str(p) for p in new.image_paths} == {str(out.resolve())}
+    with MRCStack(out) as stack:
+        want = downsample_images(torch.from_numpy(imgs[::-1].copy()), 16).numpy()
+        np.testing.assert_allclose(stack.read_all(), want, atol=1e-5)
+    code, err = run(capsys, "downsample", star, "-D", 16, "-o", tmp_path / "out" / "other.mrcs")
+    assert code == 0  # a new stack name: OK
+    (tmp_path / "out" / "third.star").write_text("keep me")
+    code, err = run(capsys, "downsample", star, "-D", 16, "-o", tmp_path / "out" / "third.mrcs")
+    assert code == 1 and "third.star exists; use --force" in err and not (tmp_path / "out" / "third.mrcs").exists()
+
+
+def test_preprocess_star_with_selection(star_input, tmp_path, capsys):
+    star, table, imgs, particle_io = star_input
+    (tmp_path / "sel.txt").write_text("2 0\n")
+    out = tmp_path / "clean.mrcs"
+    code, err = run(capsys, "preprocess", star, "-o", out, "--select", tmp_path / "sel.txt", "--invert")
+    assert code == 0, err
+    new = particle_io.load_particles(tmp_path / "clean.star")
+    assert len(new) == 2 and new.box_size == 32
+    np.testing.assert_allclose(new.apix, 1.2, atol=1e-6)
+    np.testing.assert_allclose(new.shifts_A, table.shifts_A[[2, 0]], atol=1e-5)
+    with MRCStack(out) as stack:
+        # particle 2 is stack image 3, particle 0 is stack image 5
+        np.testing.assert_array_equal(stack.read_all(), -imgs[[3, 5]])

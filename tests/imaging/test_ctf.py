@@ -1,15 +1,20 @@
 """CTF tests against torch-ctf (teamtomo) and analytic cases.
 
 Mapping to torch-ctf's ``calculate_ctf_2d`` (v0.6):
-- sign: torch-ctf returns -sin(χ) with χ = -γ + arctan(w/√(1-w²)) ... i.e. exactly -1 × our CTF
-  (ours is -w at k = 0, torch-ctf's is +w);
+- sign: torch-ctf returns -sin(χ) with χ = γ - arctan(w/√(1-w²)) (γ as in cryoscape.imaging.ctf),
+  while ours is √(1-w²) sin γ - w cos γ = sin(χ): torch-ctf = -1 × ours (ours is -w at k = 0);
 - defocus = (dfU + dfV)/2 and astigmatism = (dfU - dfV)/2, both in µm; its astigmatism angle is the
   same as ours (measured from +kx towards +ky, degrees), no transposition needed;
 - wavelength: torch-ctf uses CODATA constants (h, m_e, c, e), RELION/cryoDRGN use
   12.2643247/√(V(1 + 0.978466e-6 V)); the two differ by 6.4e-6 relative (~6e-4 in the CTF at high
   frequency), so torch-ctf is given the voltage at which its wavelength equals ours;
 - torch-ctf computes in float32, so agreement is ~1e-5 where |γ| is moderate and ~1e-4 at high
-  frequency (float32 rounding of phases up to ~100 rad);
+  frequency (float32 rounding of phases up to ~100 rad): 1e-5 is asserted for |k| <= 0.15 cycles/px
+  (max 7e-6), 1e-4 on the whole grid (max 6e-5);
+- torch-ctf normalises the frequency direction with |k| + float32-eps (in 1/Å), which biases its
+  astigmatic defocus by about 2·(dfU - dfV)/2·eps/|k|² and its CTF by ~π λ (dfU - dfV) eps ≈ 1.5e-5
+  per 1,000 Å of astigmatism at every frequency; the parameters below keep astigmatism at 200-600 Å
+  (typical values), where that bias is below 1e-5;
 - torch-ctf has no B-factor envelope: that is checked analytically.
 """
 
@@ -29,7 +34,7 @@ torch_ctf = pytest.importorskip("torch_ctf")
 
 PARAMS = dict(
     defocus_u_A=torch.tensor([12000.0, 9000.0, 20000.0]),
-    defocus_v_A=torch.tensor([10000.0, 8500.0, 19000.0]),
+    defocus_v_A=torch.tensor([11400.0, 8500.0, 19600.0]),
     astig_angle_deg=torch.tensor([30.0, -70.0, 100.0]),
     voltage_kV=torch.tensor([300.0, 200.0, 300.0]),
     cs_mm=torch.tensor([2.7, 2.0, 0.01]),
@@ -74,7 +79,7 @@ def test_ctf_matches_torch_ctf():
     r = torch.linalg.vector_norm(frequency_grid_2d(D, dtype=torch.float64), dim=-1)
     for i in range(3):
         dev = (ours[i] + _torch_ctf(i, D)).abs()  # torch-ctf = -ours
-        assert dev[r <= 0.25].max() < 1e-5, dev[r <= 0.25].max()
+        assert dev[r <= 0.15].max() < 1e-5, dev[r <= 0.15].max()  # |γ| up to ~20 rad
         assert dev.max() < 1e-4, dev.max()
         # a flipped astigmatism angle (or the other sign convention) is clearly different
         assert (ours[i] - _torch_ctf(i, D)).abs().max() > 1.0

@@ -7,6 +7,7 @@ import pytest
 
 from cryoscape.io.mrc import write_stack
 
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -20,14 +20,16 @@ A ``.cs`` file is a numpy structured array written with ``np.save`` (read here w
 ``ctf/bfactor``             B-factor, Å² (optional)
 ==========================  =====================================================================
 
-Conventions (verified against cryoDRGN 3.x ``parse_pose_csparc`` on the fixtures in
+Conventions (verified against cryoDRGN 4.3.1 ``parse_pose_csparc`` on the fixtures in
 ``tests/metadata/data`` and against pyem's ``csparc2star``):
 
 - **Rotation.** With ``expm([v]ₓ)`` the standard (right-handed, Rodrigues) rotation of the
   axis-angle vector ``v = alignments3D/pose``, cryoscape's rotation (RELION's Euler matrix A, also
   cryoDRGN's pose matrix) is its transpose: ``A = expm([v]ₓ)ᵀ``, i.e. the rotation by ``-|v|`` about
-  ``v/|v|``. cryoDRGN computes exactly ``lie_tools.expmap(pose)ᵀ``; pyem's ``expmap`` builds the
-  same transposed matrix and hands it to its RELION Euler decomposition.
+  ``v/|v|``. cryoDRGN computes exactly ``lie_tools.expmap(pose)ᵀ`` (standard Rodrigues, then
+  transposed; it gives NaN for a zero vector, cryoscape gives the identity); pyem's ``expmap`` uses
+  the negated cross-product matrix, i.e. builds the same transposed matrix, and hands it to its
+  RELION Euler decomposition (``rot2euler``), so pyem's ``_rlnAngle*`` describe the same A.
 - **Shift.** ``alignments3D/shift`` has the *same sign* as RELION's origin offset: RELION
   ``_rlnOriginX/Y`` (px) = cryoSPARC shift (px), so ``shifts_A = shift × psize_A``. cryoDRGN writes
   ``shift / D`` into its pose pickle just as it writes ``origin_px / D`` for RELION, and pyem copies the

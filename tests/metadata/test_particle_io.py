@@ -281,3 +281,14 @@ def test_export_needs_poses_and_ctf(work, tmp_path):
         export_cryodrgn(a, ctf_path=tmp_path / "c.pkl")
     with pytest.raises(InputError, match="no poses"):
         export_cryodrgn(a, poses_path=tmp_path / "p.pkl")
+
+
+def test_downsampled_stacks_rescale_pixel_size(work):
+    """_rlnImageSize 32 but the stacks hold 16-px images: Å values kept, apix doubled."""
+    a = load_particles(work / "relion31.star")
+    text = (work / "relion31.star").read_text().replace("2.500000  16  2", "1.250000  32  2")
+    (work / "relion31.star").write_text(text)
+    b = load_particles(work / "relion31.star")
+    assert b.box_size == 16
+    np.testing.assert_allclose(b.apix, 2.5)
+    np.testing.assert_allclose(b.shifts_A, a.shifts_A)

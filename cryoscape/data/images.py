@@ -25,6 +25,7 @@ import numpy as np
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.io.mrc import MRCStack, read_stack_list, stack_info
+from cryoscape.io.paths import check_input
 
 log = logging.getLogger("cryoscape")
 
@@ -49,47 +50,23 @@ def available_memory_bytes() -> int:
 # tables from image files
 
 
-def table_from_stacks(paths: list[str | Path]) -> ParticleTable:
-    """A pose-free ParticleTable holding every image of the given stacks, in order.
-
-    The pixel size of each particle is its stack header's (0.0 if the header has none).
-    """
-    image_paths, image_indices, apix, sizes = [], [], [], set()
-    for path in paths:
-        path = Path(path).resolve()
-        n, D, a = stack_info(path)
-        sizes.add(D)
-        image_paths += [str(path)] * n
-        image_indices.append(np.arange(n))
-        apix.append(np.full(n, a))
-    if len(sizes) > 1:
-        raise InputError(f"the stacks have different box sizes {sorted(sizes)}: {', '.join(str(p) for p in paths)}")
-    return ParticleTable(
-        image_paths=np.asarray(image_paths, dtype=object),
-        image_indices=np.concatenate(image_indices).astype(np.int64),
-        box_size=sizes.pop(),
-        apix=np.concatenate(apix).astype(np.float64),
-    )
-
-
 def load_image_table(path: str | Path, datadir: str | Path | None = None) -> tuple[ParticleTable, str]:
     """A ParticleTable for any image input, with the kind of input.
 
     ``.mrcs``/``.mrc`` (one stack) and ``.txt`` (a list of stacks) give a pose-free table, kind
-    "stack"; ``.star``/``.cs`` are read by :func:`cryoscape.data.particle_io.load_particles`
-    (``datadir`` = where their image paths are relative to), kind "particles".
+    "stack" (pixel size from the header, 0.0 where it has none); ``.star``/``.cs`` are read by
+    :func:`cryoscape.data.particle_io.load_particles` (``datadir`` = where their image paths are
+    relative to), kind "particles".
     """
+    from cryoscape.data.particle_io import load_particles, load_stacks
+
     path = Path(path)
-    suffix = "".join(path.suffixes[-1:]).lower()
+    suffix = path.suffix.lower()
     if suffix in (".mrcs", ".mrc"):
-        return table_from_stacks([path]), "stack"
+        return load_stacks([check_input(path, "image stack")], header_apix_optional=True), "stack"
     if suffix == ".txt":
-        return table_from_stacks(read_stack_list(path)), "stack"
+        return load_stacks(read_stack_list(path), header_apix_optional=True), "stack"
     if suffix in (".star", ".cs"):
-        try:
-            from cryoscape.data.particle_io import load_particles
-        except ImportError:
-            raise InputError(f"{path}: reading {suffix} files is not available in this version") from None
         return load_particles(path, datadir=datadir), "particles"
     raise InputError(f"{path}: unknown image input type '{suffix}' (expected .mrcs, .mrc, .txt, .star or .cs)")
 

@@ -354,43 +354,51 @@ def _frame_to_records(df: pd.DataFrame) -> dict[str, np.ndarray]:
 # --- cryoDRGN-style stacks + pickles ----------------------------------------------------------
 
 
-def _load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
-    from cryoscape.io.mrc import read_stack_list  # noqa: PLC0415
+def load_stacks(stacks: list[str | Path], apix: float | None = None, default_apix: float | None = None,
+                header_apix_optional: bool = False) -> ParticleTable:
+    """A pose-free ParticleTable holding every image of the given stacks, in order.
 
-    stacks = read_stack_list(path) if path.suffix.lower() == ".txt" else [path]
+    The pixel size is ``apix`` if given, else each stack header's, else ``default_apix``; with
+    ``header_apix_optional`` a stack without one gets 0.0 instead of an error.
+    """
     paths, idx, boxes, header_apix = [], [], set(), []
     for s in stacks:
-        n_img, D, a = _stack_info(s)
+        n_img, D, a = _stack_info(Path(s))
         paths += [str(Path(os.path.abspath(s)))] * n_img
         idx.append(np.arange(n_img))
         boxes.add(D)
         header_apix += [a] * n_img
     if len(boxes) > 1:
-        raise InputError(f"{path}: its stacks have different image sizes {sorted(boxes)}")
-    box = boxes.pop()
+        raise InputError(f"the stacks {', '.join(str(s) for s in stacks)} have different image sizes {sorted(boxes)}")
     n = len(paths)
-    ctf = None
-    ctf_apix = None
-    if ctf_path is not None:
-        arr = read_cryodrgn_ctf(ctf_path)
-        if len(arr) != n:
-            raise InputError(f"CTF file {ctf_path} has {len(arr)} rows but {path} holds {n} images")
-        if not np.allclose(arr[:, 0], box):
-            raise InputError(f"CTF file {ctf_path} is for D={int(arr[0, 0])} but the images in {path} are {box} px")
-        ctf = _ctf_from_array(arr)
-        ctf_apix = arr[:, 1]
     if apix is not None:
         apix_arr = np.full(n, float(apix))
-    elif ctf_apix is not None:
-        apix_arr = ctf_apix.astype(np.float64)
-    elif min(header_apix) > 0:
+    elif min(header_apix) > 0 or header_apix_optional:
         apix_arr = np.asarray(header_apix, dtype=np.float64)
     elif default_apix is not None:
         apix_arr = np.full(n, float(default_apix))
     else:
-        raise InputError(f"{path}: no pixel size in the stack header and no CTF file; pass --apix")
+        raise InputError(f"{stacks[0]}: no pixel size in the stack header and no CTF file; pass --apix")
     return ParticleTable(image_paths=np.array(paths, dtype=object), image_indices=np.concatenate(idx),
-                         box_size=box, apix=apix_arr, ctf=ctf)
+                         box_size=boxes.pop(), apix=apix_arr)
+
+
+def _load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
+    from cryoscape.io.mrc import read_stack_list  # noqa: PLC0415
+
+    stacks = read_stack_list(path) if path.suffix.lower() == ".txt" else [path]
+    if ctf_path is None:
+        return load_stacks(stacks, apix, default_apix)
+    table = load_stacks(stacks, apix, default_apix, header_apix_optional=True)
+    arr = read_cryodrgn_ctf(ctf_path)
+    if len(arr) != len(table):
+        raise InputError(f"CTF file {ctf_path} has {len(arr)} rows but {path} holds {len(table)} images")
+    if not np.allclose(arr[:, 0], table.box_size):
+        raise InputError(f"CTF file {ctf_path} is for D={int(arr[0, 0])} but the images in {path} are {table.box_size} px")
+    table.ctf = _ctf_from_array(arr)
+    if apix is None:
+        table.apix = arr[:, 1].astype(np.float64)
+    return table
 
 
 def _ctf_from_array(arr: np.ndarray) -> CTFParams:

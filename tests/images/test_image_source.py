@@ -8,7 +8,8 @@ import torch
 
 import cryoscape.data.images as images_module
 from cryoscape.data.images import (ImageSource, ParticleBatchSampler, ParticleImageDataset, iterate_batches,
-                                   iterate_chunks, load_image_table, make_dataloader, table_from_stacks)
+                                   iterate_chunks, load_image_table, make_dataloader)
+from cryoscape.data.particle_io import load_stacks
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.io.mrc import write_stack
@@ -43,7 +44,7 @@ def test_get_returns_requested_order_across_stacks(two_stacks, lazy):
 
 def test_lazy_and_in_memory_are_identical(two_stacks, rng):
     pa, pb, a, b = two_stacks
-    table = table_from_stacks([pa, pb])
+    table = load_stacks([pa, pb])
     lazy, eager = ImageSource.from_table(table), ImageSource.from_table(table, lazy=False)
     for batch in iterate_batches(len(table), 5, seed=3):
         np.testing.assert_array_equal(lazy.get(batch), eager.get(batch))
@@ -53,7 +54,7 @@ def test_lazy_and_in_memory_are_identical(two_stacks, rng):
 
 def test_invert(two_stacks):
     pa, _, a, _ = two_stacks
-    table = table_from_stacks([pa])
+    table = load_stacks([pa])
     np.testing.assert_array_equal(ImageSource.from_table(table, invert=True).get(np.array([2])), -a[[2]])
     np.testing.assert_array_equal(ImageSource.from_table(table, lazy=False, invert=True).get(np.array([2])), -a[[2]])
 
@@ -63,7 +64,7 @@ def test_nan_pixel_names_the_particle(tmp_path, lazy):
     imgs = np.zeros((4, 8, 8), np.float32)
     imgs[2, 3, 5] = np.nan
     path = write_stack(tmp_path / "nan.mrcs", imgs, 1.0)
-    source = ImageSource.from_table(table_from_stacks([path]), lazy=lazy)
+    source = ImageSource.from_table(load_stacks([path]), lazy=lazy)
     assert source.get(np.array([0, 1, 3])).sum() == 0
     with pytest.raises(InputError, match=r"particle 2 \(image 2 of .*nan.mrcs\) holds NaN/Inf pixels"):
         source.get(np.array([1, 2]))
@@ -89,8 +90,8 @@ def test_in_memory_refuses_when_ram_is_short(two_stacks, monkeypatch):
     pa, _, _, _ = two_stacks
     monkeypatch.setattr(images_module, "available_memory_bytes", lambda: 1000)
     with pytest.raises(InputError, match=r"needs 0.0 GiB but only 0.0 GiB of memory is available; use lazy loading"):
-        ImageSource.from_table(table_from_stacks([pa]), lazy=False)
-    ImageSource.from_table(table_from_stacks([pa]), lazy=True)  # lazy needs no room
+        ImageSource.from_table(load_stacks([pa]), lazy=False)
+    ImageSource.from_table(load_stacks([pa]), lazy=True)  # lazy needs no room
 
 
 def test_available_memory_is_plausible():
@@ -136,7 +137,7 @@ def test_batch_sampler_epochs_and_ranks():
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_dataloader_yields_whole_batches(two_stacks, num_workers):
     pa, pb, a, b = two_stacks
-    source = ImageSource.from_table(table_from_stacks([pa, pb]))
+    source = ImageSource.from_table(load_stacks([pa, pb]))
     source.get(np.array([0]))  # an open memory map must not stop the workers
     loader = make_dataloader(source, batch_size=5, seed=0, num_workers=num_workers)
     all_images = np.concatenate([a, b])
@@ -153,7 +154,7 @@ def test_dataloader_yields_whole_batches(two_stacks, num_workers):
 
 def test_iterate_chunks_streams_in_order(two_stacks):
     pa, pb, a, b = two_stacks
-    source = ImageSource.from_table(table_from_stacks([pa, pb]))
+    source = ImageSource.from_table(load_stacks([pa, pb]))
     chunks = list(iterate_chunks(source, 5))
     assert [c[0].tolist() for c in chunks] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
     np.testing.assert_array_equal(np.concatenate([c[1] for c in chunks]), np.concatenate([a, b]))

@@ -74,7 +74,8 @@ def compute_ctf(freqs_A: torch.Tensor, defocus_u_A, defocus_v_A, astig_angle_deg
     computed in float64 and returned in the dtype of ``freqs_A``. ``bfactor_A2=None`` means no envelope.
     """
     if not isinstance(freqs_A, torch.Tensor) or freqs_A.ndim < 1 or freqs_A.shape[-1] != 2:
-        raise InputError(f"freqs_A must be a (..., 2) tensor of (kx, ky) in 1/Å, got {getattr(freqs_A, 'shape', freqs_A)}")
+        shape = tuple(freqs_A.shape) if hasattr(freqs_A, "shape") else type(freqs_A).__name__
+        raise InputError(f"freqs_A must be a (..., 2) tensor of (kx, ky) in 1/Å, got {shape}")
     params = _prepare(dict(defocus_u_A=defocus_u_A, defocus_v_A=defocus_v_A, astig_angle_deg=astig_angle_deg,
                            voltage_kV=voltage_kV, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
                            phase_shift_deg=phase_shift_deg, bfactor_A2=bfactor_A2), freqs_A.device)

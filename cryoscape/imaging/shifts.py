@@ -4,6 +4,8 @@ Convention: ``shifts_px`` (B, 2) are (sx, sy) in pixels; the functions return th
 image translated by +shift (its content moves toward +x, +y), i.e. F'(k) = exp(-2πi (kx sx + ky sy)) F(k)
 with k in cycles/pixel on the centred grid (origin at index D//2). Integer shifts are circular
 (np.roll). To centre a particle with RELION origin offset o, translate its image by +o.
+Leading dimensions broadcast: images (B, 1, D, D) with shifts (B, T, 2) give (B, T, D, D), e.g. for
+a translational search.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from cryoscape.imaging.grids import frequency_grid_2d
 
 
 def _phase(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
-    """(B, D, D) phase 2π k·s (radians) for each image, in float64 then cast to the image precision."""
+    """Phase 2π k·s (radians), shape shifts.shape[:-1] + (D, D), computed in float64, cast to the image precision."""
     D = check_square(images, 2, "images")
     if not isinstance(shifts_px, torch.Tensor) or shifts_px.shape[-1:] != (2,):
         raise InputError(f"shifts_px must be a (B, 2) tensor, got {getattr(shifts_px, 'shape', shifts_px)}")
-    if shifts_px.shape[:-1] != images.shape[:-2]:
-        raise InputError(f"shifts_px {tuple(shifts_px.shape)} does not match images {tuple(images.shape)}")
+    try:
+        torch.broadcast_shapes(shifts_px.shape[:-1], images.shape[:-2])
+    except RuntimeError:
+        raise InputError(f"shifts_px {tuple(shifts_px.shape)} does not broadcast with images "
+                         f"{tuple(images.shape)}") from None
     k = frequency_grid_2d(D, device=images.device, dtype=torch.float64)
     s = shifts_px.to(device=images.device, dtype=torch.float64)
     phase = 2 * math.pi * torch.einsum("yxc,...c->...yx", k, s)

@@ -61,8 +61,9 @@ def pix2ang(nside: int, ipix) -> tuple[torch.Tensor, torch.Tensor]:
     north, south = jr < nside, jr > 3 * nside
     nr = torch.where(north, jr, torch.where(south, 4 * nside - jr, torch.full_like(jr, nside)))
     nr_f = nr.double()
+    z_equator = (2 * nside - jr).double() * 2.0 / (3 * nside)
     z = torch.where(north, 1 - nr_f ** 2 / (3.0 * nside ** 2),
-                    torch.where(south, -1 + nr_f ** 2 / (3.0 * nside ** 2), (2 * nside - jr).double() * 2.0 / (3 * nside)))
+                    torch.where(south, -1 + nr_f ** 2 / (3.0 * nside ** 2), z_equator))
     kshift = torch.where(north | south, torch.zeros_like(jr), (jr - nside) & 1)
     jp = (_FACE_LON[face] * nr + ix - iy + 1 + kshift) // 2
     jp = torch.where(jp > 4 * nside, jp - 4 * nside, jp)

@@ -100,8 +100,8 @@ def test_compute_ctf_shapes_sign_and_bfactor():
     s2 = (freqs ** 2).sum(-1)
     np.testing.assert_allclose(cb[0], c[0] * torch.exp(-100 * s2 / 4), atol=1e-14)
     np.testing.assert_allclose(cb[1], c[1], atol=1e-14)
-    via_images = ctf_mod.ctf_for_images(32, torch.full((3,), 1.5), {**common, "bfactor_A2": torch.tensor([100.0, 0.0, 50.0])},
-                                        dtype=torch.float64)
+    with_b = {**common, "bfactor_A2": torch.tensor([100.0, 0.0, 50.0])}
+    via_images = ctf_mod.ctf_for_images(32, torch.full((3,), 1.5), with_b, dtype=torch.float64)
     np.testing.assert_allclose(via_images, cb, atol=1e-12)
     # a 1D radial profile matches the closed-form γ for the round (non-astigmatic) case
     k = torch.tensor([[0.1, 0.0]], dtype=torch.float64)

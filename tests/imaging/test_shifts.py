@@ -42,6 +42,15 @@ def test_fractional_shift_matches_scipy_and_sign_matters():
     np.testing.assert_allclose(out_ht, out, atol=1e-10)
 
 
+def test_shifts_broadcast_over_a_search_grid():
+    ft = fft2_center(torch.from_numpy(_blob(16))[None, None])                       # (1, 1, D, D)
+    shifts = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [-3.0, 1.0]]], dtype=torch.float64)  # (1, 3, 2)
+    out = translate_ft(ft, shifts)
+    assert out.shape == (1, 3, 16, 16)
+    for t in range(3):
+        np.testing.assert_allclose(out[0, t].numpy(), translate_ft(ft[0], shifts[0, t:t + 1]).numpy()[0])
+
+
 def test_shift_validation():
     with pytest.raises(InputError):
         translate_ft(torch.zeros(2, 8, 8, dtype=torch.complex64), torch.zeros(3, 2))

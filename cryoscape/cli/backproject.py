@@ -65,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, apix=args.apix)
     log.info("read %s: %d particles, box %d, %.3f Å/px", args.particles, len(table), table.box_size, float(table.apix[0]))
     source = ImageSource.from_table(table, lazy=not args.in_memory, invert=args.invert)
-    result = backproject(source, table, batch_size=args.batch_size, use_ctf=not args.no_ctf, seed=args.seed)
+    result = backproject(source, table, batch_size=args.batch_size, use_ctf=not args.no_ctf, seed=args.seed,
+                         progress=not args.quiet)
     write_map(paths["full"], result.volume, result.apix, force=args.force)
     write_map(paths["half1"], result.half_maps[0], result.apix, force=args.force)
     write_map(paths["half2"], result.half_maps[1], result.apix, force=args.force)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-HELP = "Fourier-crop a particle stack to a smaller box, in chunks"
 
 log = logging.getLogger("cryoscape")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-HELP = "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"
 
 log = logging.getLogger("cryoscape")
 

@@ -1,8 +1,8 @@
 """The ``cryoscape`` command: dispatches to one module per subcommand.
 
-Each command module in ``cryoscape.cli`` defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``main(args)``. Modules are imported only when their command runs (or for ``--help``), so that
-``cryoscape --help`` stays fast.
+Each command module in ``cryoscape.cli`` has a docstring (its description), ``add_arguments(parser)``
+and ``main(args)``; its one-line summary lives in ``COMMANDS`` below. Modules are imported only when
+their command runs (or for its ``--help``), so that ``cryoscape --help`` stays fast.
 """
 
 from __future__ import annotations

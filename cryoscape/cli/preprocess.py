@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-HELP = "select, invert and normalize particles into a new stack"
 
 log = logging.getLogger("cryoscape")
 

@@ -85,5 +85,5 @@ def main(args: argparse.Namespace) -> int:
         log.info("read %s: component %s with %d conformation(s)", comp.source, comp.name, len(comp.volumes))
         components.append(comp)
     simulate_dataset(components, config, args.outdir, force=args.force, component_weights=args.weights,
-                     conformation_weights=args.conformation_weights)
+                     conformation_weights=args.conformation_weights, progress=not args.quiet)
     return 0

@@ -112,7 +112,7 @@ def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *,
     acc = (FourierAccumulator(D), FourierAccumulator(D))
     shifts = np.zeros((len(table), 2)) if table.shifts_A is None else table.shifts_px
     starts = range(0, len(table), batch_size)
-    for start in tqdm(starts, desc="backproject", unit="batch", disable=not progress):
+    for start in tqdm(starts, desc="backproject", unit="batch", disable=None if progress else True):
         index = np.arange(start, min(start + batch_size, len(table)))
         images = torch.from_numpy(source.get(index))
         if invert:

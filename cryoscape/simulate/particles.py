@@ -189,7 +189,7 @@ def simulate_dataset(components: list[Component], config: SimulationConfig, out_
     renderer = _Renderer(components, config)
     noise_sigma = None
     with StackWriter(stack_path, n, D, config.apix, force=force) as writer:
-        for start in tqdm(range(0, n, config.batch_size), desc="simulate", unit="batch", disable=not progress):
+        for start in tqdm(range(0, n, config.batch_size), desc="simulate", unit="batch", disable=None if progress else True):
             index = np.arange(start, min(start + config.batch_size, n))
             images = renderer.clean(index, labels, rotations, shifts_px, ctf, rng)
             if config.snr is not None:

@@ -63,7 +63,6 @@ def main(args: argparse.Namespace) -> int:
     if args.reference:
         reference, _, _ = read_map(args.reference)
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, apix=args.apix)
-    log.info("read %s: %d particles, box %d, %.3f Å/px", args.particles, len(table), table.box_size, float(table.apix[0]))
     source = ImageSource.from_table(table, lazy=not args.in_memory, invert=args.invert)
     result = backproject(source, table, batch_size=args.batch_size, use_ctf=not args.no_ctf, seed=args.seed,
                          progress=not args.quiet)

@@ -97,3 +97,14 @@ def test_clustering_agreement():
     m, rows, cols = confusion_matrix(truth, np.where(truth == 2, 1, truth))
     assert list(rows) == [0, 1, 2] and list(cols) == [0, 1]
     assert m.tolist() == [[50, 0], [0, 50], [0, 50]]
+
+
+def test_per_image_fsc_uses_each_images_ground_truth():
+    from cryoscape.analysis import per_image_fsc
+
+    gt = np.stack([_blob_map(seed=10), _blob_map(seed=11)])
+    labels = np.array([0, 1, 1, 0])
+    right = per_image_fsc(lambda i: gt[labels[i]], gt, labels, apix=2.0)
+    wrong = per_image_fsc(lambda i: gt[1 - labels[i]], gt, labels, apix=2.0)
+    assert np.allclose(right["auc"], 1.0) and np.allclose(right["resolution_A"], 4.0)
+    assert np.all(wrong["auc"] < 0.5) and np.all(wrong["resolution_A"] > 8.0)

@@ -18,7 +18,8 @@ from cryoscape.imaging.rotations import (axis_angle_to_matrix, euler_relion_to_m
                                          matrix_to_euler_relion, matrix_to_quaternion, quaternion_to_matrix,
                                          random_rotations)
 from cryoscape.imaging.shifts import flip_frequencies, translate_ft, translate_ht
-from cryoscape.imaging.slicing import extract_central_slices, insert_central_slices, project_real_space
+from cryoscape.imaging.slicing import (extract_central_slices, hermitian_complete, insert_central_slices,
+                                        project_real_space)
 from cryoscape.imaging.so3_grid import (hopf_to_quaternion, pix2ang, shift_grid, so3_grid, so3_grid_children,
                                         so3_grid_matrices, so3_grid_size)
 
@@ -32,7 +33,7 @@ __all__ = [
     "axis_angle_to_matrix", "euler_relion_to_matrix", "matrix_to_axis_angle", "matrix_to_euler_relion",
     "matrix_to_quaternion", "quaternion_to_matrix", "random_rotations",
     "flip_frequencies", "translate_ft", "translate_ht",
-    "extract_central_slices", "insert_central_slices", "project_real_space",
+    "extract_central_slices", "hermitian_complete", "insert_central_slices", "project_real_space",
     "hopf_to_quaternion", "pix2ang", "shift_grid", "so3_grid", "so3_grid_children", "so3_grid_matrices",
     "so3_grid_size",
 ]

@@ -29,11 +29,17 @@ from cryoscape.imaging._checks import check_box_size, check_rotations, check_squ
 _CHUNK_POINTS = 4_000_000  # sample points handled at once
 
 
-def _slice_lattice(D: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat [y, x] indices (M,) of pixels within radius D/2 of the origin and their (M, 3) coords (x, y, 0)."""
+def _slice_lattice(D: int, device, dtype, half_plane: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat [y, x] indices (M,) of pixels within radius D/2 of the origin and their (M, 3) coords (x, y, 0).
+
+    With ``half_plane``, only ky > 0, or ky = 0 and kx >= 0 (one of each pair ±k, plus the origin).
+    """
     a = torch.arange(D, device=device) - D // 2
     y, x = torch.meshgrid(a, a, indexing="ij")
-    inside = (x ** 2 + y ** 2 <= (D // 2) ** 2).reshape(-1)
+    inside = x ** 2 + y ** 2 <= (D // 2) ** 2
+    if half_plane:
+        inside &= (y > 0) | ((y == 0) & (x >= 0))
+    inside = inside.reshape(-1)
     flat = torch.nonzero(inside).squeeze(1)
     coords = torch.stack([x.reshape(-1)[flat], y.reshape(-1)[flat], torch.zeros_like(flat)], -1)
     return flat, coords.to(dtype)
@@ -100,7 +106,8 @@ def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor) -> 
 
 
 def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
-                          weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                          weights: torch.Tensor | None = None,
+                          half_plane: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Backproject slices (B, D, D) into a centred D³ transform: the adjoint of extraction.
 
     Each slice pixel within radius D/2 is scatter-added at R_bᵀ (kx, ky, 0) with trilinear weights.
@@ -108,6 +115,13 @@ def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
     :func:`extract_central_slices` applied to ``slices``) and ``weight_acc`` (D, D, D) real, the same
     scatter of ``weights`` (B, D, D) (e.g. CTF²), or of ones when ``weights`` is None.
     The results are not differentiable.
+
+    ``half_plane=True`` halves the work for Hermitian slices (transforms of real images, times a
+    real even CTF): only one pixel of each pair ±k is inserted (the origin with half weight), and
+    :func:`hermitian_complete` of the sums then equals the full insertion everywhere except on the
+    three planes at index 0 (k = −D/2, beyond Nyquist but for the axes' ends), whose mirrors lie
+    outside the grid: there data and weights both get only the unmirrored half, so their ratio
+    stays a valid estimate.
     """
     D = check_box_size(D)
     if slices.ndim != 3 or check_square(slices, 2, "slices") != D:
@@ -119,7 +133,11 @@ def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
         raise InputError(f"weights {tuple(weights.shape)} must match slices {tuple(slices.shape)}")
     complex_ = slices.is_complex()
     real_dtype = slices.real.dtype if complex_ else slices.dtype
-    flat, coords = _slice_lattice(D, slices.device, real_dtype)
+    flat, coords = _slice_lattice(D, slices.device, real_dtype, half_plane)
+    scale = None
+    if half_plane:  # the origin is its own mirror: insert it with half weight
+        scale = torch.ones(flat.shape[0], dtype=real_dtype, device=slices.device)
+        scale[flat == (D // 2) * D + D // 2] = 0.5
     R = rotations.to(device=slices.device, dtype=real_dtype)
     n_channels = 3 if complex_ else 2  # data (real[, imaginary]) + weights
     acc = torch.zeros(1, n_channels, D, D, D, dtype=real_dtype, device=slices.device)
@@ -129,13 +147,25 @@ def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
         data = torch.view_as_real(data).permute(2, 0, 1) if complex_ else data[None]   # (C, b, M)
         wts = (torch.ones_like(data[:1]) if weights is None
                else weights[s:s + step].detach().reshape(-1, D * D)[:, flat].to(real_dtype)[None])
-        upstream = torch.cat([data, wts]).reshape(n_channels, -1)                       # (C + 1, b·M)
+        upstream = torch.cat([data, wts])                                              # (C + 1, b, M)
+        if scale is not None:
+            upstream = upstream * scale
+        upstream = upstream.reshape(n_channels, -1)
         with torch.enable_grad():
             target = torch.zeros_like(acc, requires_grad=True)
             sampled = _sample(target, torch.matmul(coords, R[s:s + step]).reshape(-1, 3))
             acc += torch.autograd.grad(sampled, target, upstream)[0]
     acc = acc[0]
     return _from_channels(acc[:-1], complex_), acc[-1]
+
+
+def hermitian_complete(accumulated: torch.Tensor) -> torch.Tensor:
+    """Complete sums inserted with ``half_plane=True``: out(k) = acc(k) + conj(acc(−k)) on the centred
+    D³ grid (index i mirrors to D − i; the planes at index 0, −D/2, have no mirror and are kept)."""
+    out = accumulated.clone()
+    mirrored = accumulated[1:, 1:, 1:].flip((0, 1, 2))
+    out[1:, 1:, 1:] += mirrored.conj() if mirrored.is_complex() else mirrored
+    return out
 
 
 def project_real_space(volume: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Each image is Fourier transformed, re-centred (translated by +shift, RELION's origin convention),
 multiplied by its CTF c (RELION sign) and inserted as a central slice at Rᵀ(kx, ky, 0) by trilinear
-scatter; the weights c² are inserted the same way. The map is the Wiener-style ratio
+scatter; the weights c² are inserted the same way. Only half of each (Hermitian) slice is inserted
+and the sums are completed by symmetry, which halves the work. The map is the Wiener-style ratio
 
     V̂(k) = Σ_i c_i X_i(k) / (Σ_i c_i²(k) + λ(|k|)),
 
@@ -26,7 +27,7 @@ from cryoscape.imaging.fft import fft2_center, ifft3_center
 from cryoscape.imaging.forward import relion_ctf
 from cryoscape.imaging.fsc import fsc, ssnr_from_half_map_fsc, shell_index_3d
 from cryoscape.imaging.shifts import translate_ft
-from cryoscape.imaging.slicing import insert_central_slices
+from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
 
 
 @dataclass
@@ -45,9 +46,9 @@ class FourierAccumulator:
     def add(self, slices: torch.Tensor, weights: torch.Tensor, rotations: torch.Tensor) -> None:
         if len(slices) == 0:
             return
-        data, weight = insert_central_slices(slices, rotations, self.D, weights)
-        self.data += data
-        self.weight += weight
+        data, weight = insert_central_slices(slices, rotations, self.D, weights, half_plane=True)
+        self.data += hermitian_complete(data)
+        self.weight += hermitian_complete(weight)
         self.count += len(slices)
 
     def merged(self, other: "FourierAccumulator") -> "FourierAccumulator":

@@ -125,3 +125,24 @@ def test_agrees_with_torch_fourier_slice(adk_atoms, adk_volume):
         assert _corr(ours[i], theirs[i]) > 0.99
     untransposed = tfs.project_3d_to_2d(adk_volume, R.float())
     assert np.mean([_corr(untransposed[i], reference[i]) for i in range(6)]) < 0.95
+
+
+def test_half_plane_insertion_completed_by_symmetry_equals_full_insertion():
+    from cryoscape.imaging.fft import fft2_center
+    from cryoscape.imaging.rotations import random_rotations
+    from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
+
+    D, B = 16, 12
+    g = torch.Generator().manual_seed(0)
+    slices = fft2_center(torch.randn(B, D, D, generator=g, dtype=torch.float64))  # Hermitian
+    slices[:, 0, :] = 0  # the two Nyquist pixels whose mirrors lie outside the grid
+    slices[:, :, 0] = 0
+    weights = slices.abs() ** 2
+    R = random_rotations(B, generator=g)
+    full_data, full_weight = insert_central_slices(slices, R, D, weights)
+    half_data, half_weight = insert_central_slices(slices, R, D, weights, half_plane=True)
+    inner = (slice(1, None),) * 3  # the index-0 planes (k = −D/2) get only unmirrored sums
+    assert torch.allclose(hermitian_complete(half_data)[inner], full_data[inner], atol=1e-9)
+    assert torch.allclose(hermitian_complete(half_weight)[inner], full_weight[inner], atol=1e-9)
+    # without completing, half the data is missing: the check above can fail
+    assert not torch.allclose(half_data, full_data, atol=1e-3)

@@ -59,13 +59,20 @@ def prepare_volume(volume: torch.Tensor, oversample: int = 2) -> PreparedVolume:
     return PreparedVolume(volume_ft=fft3_center(padded), D=D, oversample=oversample)
 
 
+_CHUNK_PIXELS = 2 ** 24  # oversampled slice pixels held at once (~130 MB of complex64)
+
+
 def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
     """(B, D, D) real-space projections ∫ V(Rᵀ(x, y, z)) dz, in map units × voxels."""
     N, D = prepared.volume_ft.shape[-1], prepared.D
-    slices = extract_central_slices(prepared.volume_ft, rotations.to(torch.float32))
-    full = ifft2_center(slices).real
     lo = N // 2 - D // 2
-    return full[:, lo:lo + D, lo:lo + D].contiguous()
+    rotations = rotations.to(torch.float32)
+    out = torch.empty((rotations.shape[0], D, D), dtype=torch.float32, device=prepared.volume_ft.device)
+    step = max(1, _CHUNK_PIXELS // (N * N))
+    for start in range(0, rotations.shape[0], step):
+        slices = extract_central_slices(prepared.volume_ft, rotations[start:start + step])
+        out[start:start + step] = ifft2_center(slices).real[:, lo:lo + D, lo:lo + D]
+    return out
 
 
 def apply_ctf_and_shift(projections: torch.Tensor, shifts_px: torch.Tensor | None,

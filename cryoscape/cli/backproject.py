@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load all images into RAM first (faster when it fits; default: memory-mapped)")
     parser.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random half split (default 0)")
+    parser.add_argument("--device", default="auto",
+                        help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
@@ -47,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError
     from cryoscape.imaging.fsc import fsc
-    from cryoscape.inference.backprojection import backproject
+    from cryoscape.inference.backprojection import backproject, resolve_device
     from cryoscape.io.mrc import read_map, write_map
     from cryoscape.io.paths import check_output
 
@@ -59,13 +61,14 @@ def main(args: argparse.Namespace) -> int:
              "plot": out.with_name(out.stem + "_fsc.png")}
     for p in paths.values():
         check_output(p, args.force)
+    device = resolve_device(args.device)
     reference = None
     if args.reference:
         reference, _, _ = read_map(args.reference)
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, apix=args.apix)
     source = ImageSource.from_table(table, lazy=not args.in_memory, invert=args.invert)
     result = backproject(source, table, batch_size=args.batch_size, use_ctf=not args.no_ctf, seed=args.seed,
-                         progress=not args.quiet)
+                         progress=not args.quiet, device=device)
     write_map(paths["full"], result.volume, result.apix, force=args.force)
     write_map(paths["half1"], result.half_maps[0], result.apix, force=args.force)
     write_map(paths["half2"], result.half_maps[1], result.apix, force=args.force)

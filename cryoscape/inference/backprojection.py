@@ -35,13 +35,14 @@ class FourierAccumulator:
     """Running sums of CTF-weighted slices (complex) and of CTF² weights on a D³ centred grid."""
 
     D: int
+    device: torch.device | str = "cpu"
     data: torch.Tensor = field(init=False)
     weight: torch.Tensor = field(init=False)
     count: int = 0
 
     def __post_init__(self):
-        self.data = torch.zeros((self.D,) * 3, dtype=torch.complex64)
-        self.weight = torch.zeros((self.D,) * 3, dtype=torch.float32)
+        self.data = torch.zeros((self.D,) * 3, dtype=torch.complex64, device=self.device)
+        self.weight = torch.zeros((self.D,) * 3, dtype=torch.float32, device=self.device)
 
     def add(self, slices: torch.Tensor, weights: torch.Tensor, rotations: torch.Tensor) -> None:
         if len(slices) == 0:
@@ -52,25 +53,26 @@ class FourierAccumulator:
         self.count += len(slices)
 
     def merged(self, other: "FourierAccumulator") -> "FourierAccumulator":
-        out = FourierAccumulator(self.D)
+        out = FourierAccumulator(self.D, self.device)
         out.data, out.weight, out.count = self.data + other.data, self.weight + other.weight, self.count + other.count
         return out
 
     def reconstruct(self, ssnr: np.ndarray | None = None, floor: float = 1e-3) -> np.ndarray:
         """(D, D, D) real map. ``ssnr`` per shell (0..D//2) sets λ = mean shell weight / SSNR;
         without it λ = ``floor`` × the mean weight of the shell (a minimal regularizer)."""
-        shells = torch.from_numpy(shell_index_3d(self.D))
+        shells = torch.from_numpy(shell_index_3d(self.D)).to(self.device)
         n = self.D // 2 + 1
         inside = shells < n
         s = shells[inside]
         mean_w = torch.bincount(s, weights=self.weight[inside].double(), minlength=n)
         mean_w = mean_w / torch.bincount(s, minlength=n).clamp(min=1)
-        inv_ssnr = torch.full((n,), floor, dtype=torch.float64) if ssnr is None else 1.0 / torch.as_tensor(ssnr, dtype=torch.float64)
-        lam = torch.zeros((self.D,) * 3, dtype=torch.float64)
+        inv_ssnr = (torch.full((n,), floor, dtype=torch.float64, device=self.device) if ssnr is None
+                    else 1.0 / torch.as_tensor(ssnr, dtype=torch.float64, device=self.device))
+        lam = torch.zeros((self.D,) * 3, dtype=torch.float64, device=self.device)
         lam[inside] = (mean_w * inv_ssnr)[s]
         denom = self.weight.double() + lam
         ft = torch.where(inside & (denom > 0), self.data.to(torch.complex128) / denom.clamp(min=1e-30), 0)
-        return ifft3_center(ft).real.float().numpy()
+        return ifft3_center(ft).real.float().cpu().numpy()
 
 
 @dataclass
@@ -98,47 +100,63 @@ def split_halves(table: ParticleTable, seed: int = 0) -> np.ndarray:
     return halves
 
 
-def _ctf_params(table: ParticleTable, index: np.ndarray) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v[index]).float() for k, v in table.ctf.as_dict().items()}
+def _ctf_params(table: ParticleTable, index: np.ndarray, device) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v[index]).to(device) for k, v in table.ctf.as_dict().items()}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → the first CUDA device when torch sees one, else the CPU; otherwise torch's name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name} requested but torch sees no CUDA device")
+    return device
 
 
 def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *, batch_size: int = 256,
-               invert: bool = False, use_ctf: bool = True, progress: bool = True) -> tuple[FourierAccumulator, FourierAccumulator]:
+               invert: bool = False, use_ctf: bool = True, progress: bool = True,
+               device: torch.device | str = "cpu") -> tuple[FourierAccumulator, FourierAccumulator]:
     """Backproject every particle into the accumulator of its half (see module docstring)."""
     if table.rotations is None:
         raise InputError("backprojection needs poses: the particle file has no angles (pass --poses)")
     if use_ctf and table.ctf is None:
         raise InputError("the particle file has no CTF parameters; pass --ctf, or --no-ctf for CTF-free data")
     D = table.box_size
-    acc = (FourierAccumulator(D), FourierAccumulator(D))
+    acc = (FourierAccumulator(D, device), FourierAccumulator(D, device))
     shifts = np.zeros((len(table), 2)) if table.shifts_A is None else table.shifts_px
     starts = range(0, len(table), batch_size)
     for start in tqdm(starts, desc="backproject", unit="batch", disable=None if progress else True):
         index = np.arange(start, min(start + batch_size, len(table)))
-        images = torch.from_numpy(source.get(index))
+        images = torch.from_numpy(source.get(index)).to(device)
         if invert:
             images = -images
-        image_ft = translate_ft(fft2_center(images), torch.from_numpy(shifts[index]).float())
-        rot = torch.from_numpy(table.rotations[index]).float()
+        image_ft = translate_ft(fft2_center(images), torch.from_numpy(shifts[index]).float().to(device))
+        rot = torch.from_numpy(table.rotations[index]).float().to(device)
         if use_ctf:
-            ctf = relion_ctf(D, torch.from_numpy(table.apix[index]).float(), _ctf_params(table, index))
+            ctf = relion_ctf(D, torch.from_numpy(table.apix[index]).to(device), _ctf_params(table, index, device))
             slices, weights = image_ft * ctf, ctf * ctf
         else:
-            slices, weights = image_ft, torch.ones(image_ft.shape, dtype=torch.float32)
+            slices, weights = image_ft, torch.ones(image_ft.shape, dtype=torch.float32, device=device)
         for h in (0, 1):
-            sel = torch.from_numpy(halves[index] == h)
+            sel = torch.from_numpy(halves[index] == h).to(device)
             acc[h].add(slices[sel], weights[sel], rot[sel])
     return acc
 
 
 def backproject(source: ImageSource, table: ParticleTable, *, batch_size: int = 256, invert: bool = False,
-                use_ctf: bool = True, seed: int = 0, progress: bool = True) -> Reconstruction:
+                use_ctf: bool = True, seed: int = 0, progress: bool = True,
+                device: torch.device | str = "cpu") -> Reconstruction:
     """Gold-standard reconstruction: two half maps, their FSC, and the full map, all Wiener-filtered
     with the SSNR that the half-map FSC implies."""
     if len(table) < 2:
         raise InputError("backprojection needs at least 2 particles (one per half)")
     halves = split_halves(table, seed)
-    acc = accumulate(source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress)
+    acc = accumulate(source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress,
+                     device=device)
     apix = float(np.median(table.apix))
     first = fsc(acc[0].reconstruct(), acc[1].reconstruct(), apix=apix)
     ssnr_half = ssnr_from_half_map_fsc(first.fsc, 1)

@@ -94,3 +94,14 @@ def test_backproject_never_overwrites_without_force(tmp_path, capsys):
     assert (tmp_path / "out_half1.mrc").read_text() == "mine"
     assert "--force" in capsys.readouterr().err
     assert main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "out.mrc"), "-q", "--force"]) == 0
+
+
+def test_backproject_rejects_an_unknown_or_missing_device(tmp_path, capsys):
+    import torch
+
+    _dataset(tmp_path)
+    assert main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "o.mrc"), "--device", "tpu9", "-q"]) == 1
+    assert "unknown device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "o.mrc"), "--device", "cuda", "-q"]) == 1
+        assert "no CUDA device" in capsys.readouterr().err

@@ -1,0 +1,96 @@
+"""A neural field V̂(k, z) in the Fourier domain, rendered as Hartley slices (thesis §2.2–2.4).
+
+The decoder maps the positional encoding of a frequency k (cycles/pixel, |k| ≤ 0.5), concatenated
+with a latent z (absent for homogeneous models), to (Re, Im) of the centred 3D Fourier transform.
+Hermitian symmetry V̂(−k) = conj V̂(k) is built in: points with k_z > 0 are decoded at −k and
+conjugated. Slices are rendered as Hartley images H = Re − Im (the domain images and losses use),
+decoding only half of each slice: H(−k) = Re + Im of the decoded k. Slice b samples the field at
+R_bᵀ (kx, ky, 0), the convention of :mod:`cryoscape.imaging.slicing`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cryoscape.errors import InputError
+from cryoscape.imaging.fft import ifft3_center
+from cryoscape.models.mlp import ResidualMLP
+from cryoscape.models.positional_encoding import PositionalEncoding
+
+
+def half_slice_lattice(D: int, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoded half of a D×D slice within radius D/2: flat [y, x] indices (M,) of ky > 0 or
+    (ky = 0, kx ≥ 0), flat indices of their mirrors −k (M,) (−1 for the origin), and coordinates
+    (M, 3) = (kx, ky, 0) in cycles/pixel."""
+    a = torch.arange(D, device=device) - D // 2
+    y, x = torch.meshgrid(a, a, indexing="ij")
+    keep = (x ** 2 + y ** 2 <= (D // 2 - 1) ** 2) & ((y > 0) | ((y == 0) & (x >= 0)))
+    flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
+    xs, ys = x.reshape(-1)[flat], y.reshape(-1)[flat]
+    mirror = (-ys + D // 2) * D + (-xs + D // 2)
+    mirror = torch.where((xs == 0) & (ys == 0), torch.full_like(mirror, -1), mirror)
+    coords = torch.stack([xs, ys, torch.zeros_like(xs)], dim=-1).float() / D
+    return flat, mirror, coords
+
+
+class NeuralField(nn.Module):
+    """V̂(k, z): positional encoding + residual MLP -> (Re, Im), Hermitian by construction."""
+
+    def __init__(self, D: int, zdim: int = 0, width: int = 256, depth: int = 3, encoding: str = "gaussian",
+                 n_freqs: int | None = None, sigma: float = 0.5, activation: str = "relu", seed: int = 0):
+        super().__init__()
+        if D < 4 or D % 2:
+            raise InputError(f"box size must be even and at least 4, got {D}")
+        if zdim < 0:
+            raise InputError(f"latent dimension must be >= 0, got {zdim}")
+        self.D, self.zdim = D, zdim
+        self.encoding = PositionalEncoding(D, encoding, n_freqs, sigma, seed)
+        self.mlp = ResidualMLP(self.encoding.out_dim + zdim, width, depth, 2, activation)
+
+    def _check_z(self, z: torch.Tensor | None, batch: int) -> None:
+        if self.zdim and (z is None or z.shape != (batch, self.zdim)):
+            raise InputError(f"this field needs z of shape ({batch}, {self.zdim}), got {None if z is None else tuple(z.shape)}")
+        if not self.zdim and z is not None:
+            raise InputError("this field is homogeneous (zdim 0) but a latent z was given")
+
+    def fourier(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex V̂ at ``coords`` (B, M, 3) (cycles/pixel) for latents ``z`` (B, zdim) -> (B, M)."""
+        self._check_z(z, coords.shape[0])
+        flip = coords[..., 2] > 0
+        coords = torch.where(flip[..., None], -coords, coords)
+        features = self.encoding(coords)
+        if z is not None:
+            features = torch.cat([features, z[:, None, :].expand(-1, coords.shape[1], -1)], dim=-1)
+        re, im = self.mlp(features).unbind(-1)
+        return torch.complex(re, torch.where(flip, -im, im))
+
+    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
+        radius D/2 − 1 (cryoDRGN's mask) and on the unpaired Nyquist row and column."""
+        D, B = self.D, rotations.shape[0]
+        flat, mirror, coords = half_slice_lattice(D, rotations.device)
+        points = coords.to(rotations.dtype) @ rotations  # row vectors: (Rᵀ k)ᵀ = kᵀ R, (B, M, 3)
+        value = self.fourier(points.float(), z)
+        out = torch.zeros(B, D * D, dtype=value.real.dtype, device=rotations.device)
+        out[:, flat] = value.real - value.imag
+        paired = mirror >= 0
+        out[:, mirror[paired]] = (value.real + value.imag)[:, paired]
+        return out.reshape(B, D, D)
+
+    @torch.no_grad()
+    def volume(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
+        """Real-space map (D, D, D) [z, y, x] of one latent ``z`` (zdim,) (or None), from the field
+        on the full centred lattice within radius D/2 − 1."""
+        D = self.D
+        device = next(self.parameters()).device
+        a = (torch.arange(D, device=device) - D // 2).float() / D
+        kz, ky, kx = torch.meshgrid(a, a, a, indexing="ij")
+        coords = torch.stack([kx, ky, kz], dim=-1).reshape(-1, 3)
+        inside = torch.nonzero(coords.norm(dim=-1) <= (D // 2 - 1) / D).squeeze(1)
+        ft = torch.zeros(D ** 3, dtype=torch.complex64, device=device)
+        zb = None if z is None else z.reshape(1, -1).float().to(device)
+        for s in range(0, len(inside), chunk):
+            idx = inside[s:s + chunk]
+            ft[idx] = self.fourier(coords[idx][None], zb)[0]
+        return ifft3_center(ft.reshape(D, D, D)).real

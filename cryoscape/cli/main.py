@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "downsample": ("cryoscape.cli.downsample", "Fourier-crop a particle stack to a smaller box, in chunks"),
     "preprocess": ("cryoscape.cli.preprocess", "select, invert and normalize particles into a new stack"),
     "export-cryodrgn": ("cryoscape.cli.export_cryodrgn", "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"),
+    "train-nn": ("cryoscape.cli.train_nn", "homogeneous neural-field reconstruction with known poses"),
+    "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
 }
 
 log = logging.getLogger("cryoscape")

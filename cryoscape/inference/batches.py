@@ -1,0 +1,68 @@
+"""Particle batches ready for a neural-field loss: centred Hartley images, CTF, poses.
+
+Images are Fourier transformed, translated by +shift (RELION origin: this centres the particle),
+converted to the Hartley domain and divided by ``scale`` (a global normalization so that the
+network works with values of order one). The CTF is RELION's (positive at low frequency), so that
+a white particle is modelled as CTF · slice with a positive density. A real, even CTF commutes with
+the Hartley transform, so the model image is CTF · H(slice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cryoscape.data.images import ImageSource
+from cryoscape.data.particles import ParticleTable
+from cryoscape.imaging.fft import fft2_center
+from cryoscape.imaging.forward import relion_ctf
+from cryoscape.imaging.shifts import translate_ft
+
+
+@dataclass
+class ParticleBatch:
+    """``index`` (B,) rows of the table; ``images_ht`` (B, D, D) centred, normalized Hartley images;
+    ``ctf`` (B, D, D) or None; ``rotations`` (B, 3, 3)."""
+
+    index: torch.Tensor
+    images_ht: torch.Tensor
+    ctf: torch.Tensor | None
+    rotations: torch.Tensor
+
+
+def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None) -> torch.Tensor:
+    """(B, D, D) real images -> Hartley transforms (B, D, D) of the images translated by +shift."""
+    ft = fft2_center(images)
+    if shifts_px is not None:
+        ft = translate_ft(ft, shifts_px)
+    return ft.real - ft.imag
+
+
+def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0) -> float:
+    """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles."""
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.choice(len(table), size=min(n, len(table)), replace=False))
+    images = torch.from_numpy(source.get(index)) * (-1.0 if invert else 1.0)
+    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float()
+    return float(centred_hartley(images, shifts).std())
+
+
+def make_batch(source: ImageSource, table: ParticleTable, index: np.ndarray, scale: float, *, invert: bool = False,
+               use_ctf: bool = True, device: torch.device | str = "cpu") -> ParticleBatch:
+    """Read and prepare the particles ``index`` (see module docstring)."""
+    images = torch.from_numpy(source.get(index)).to(device)
+    if invert:
+        images = -images
+    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float().to(device)
+    ctf = None
+    if use_ctf:
+        params = {k: torch.from_numpy(v[index]).to(device) for k, v in table.ctf.as_dict().items()}
+        ctf = relion_ctf(table.box_size, torch.from_numpy(table.apix[index]).to(device), params)
+    return ParticleBatch(
+        index=torch.from_numpy(np.asarray(index)),
+        images_ht=centred_hartley(images, shifts) / scale,
+        ctf=ctf,
+        rotations=torch.from_numpy(table.rotations[index]).float().to(device),
+    )

@@ -1,0 +1,50 @@
+"""Checkpoints: written atomically (temporary file, then rename), read with ``weights_only=True``.
+
+A run folder holds ``weights.EPOCH.pt`` after every epoch; ``latest`` means the highest complete
+epoch. A checkpoint holds the model and optimizer state, the epoch, the random-number state and the
+model configuration, so that a killed run resumes exactly where its last epoch ended.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from cryoscape.errors import InputError
+
+_NAME = re.compile(r"weights\.(\d+)\.pt$")
+
+
+def checkpoint_path(run: Path, epoch: int) -> Path:
+    return Path(run) / f"weights.{epoch}.pt"
+
+
+def save_checkpoint(run: Path, epoch: int, state: dict) -> Path:
+    """Write ``state`` for ``epoch`` atomically; a crash leaves either the old files or the new one."""
+    path = checkpoint_path(run, epoch)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def available_epochs(run: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in Path(run).glob("weights.*.pt") if (m := _NAME.search(p.name)))
+
+
+def load_checkpoint(run: Path, epoch: int | str = "latest") -> tuple[int, dict]:
+    """(epoch, state) of ``epoch`` (an int or "latest") in ``run``."""
+    epochs = available_epochs(run)
+    if not epochs:
+        raise InputError(f"{run} holds no checkpoint (weights.N.pt)")
+    chosen = epochs[-1] if epoch == "latest" else int(epoch)
+    if chosen not in epochs:
+        raise InputError(f"{run} has no checkpoint for epoch {chosen} (available: {epochs[0]}..{epochs[-1]})")
+    try:
+        state = torch.load(checkpoint_path(run, chosen), map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file
+        raise InputError(f"cannot read checkpoint {checkpoint_path(run, chosen)}: {str(err).splitlines()[0]}") from None
+    return chosen, state

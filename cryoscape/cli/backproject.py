@@ -49,7 +49,8 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError
     from cryoscape.imaging.fsc import fsc
-    from cryoscape.inference.backprojection import backproject, resolve_device
+    from cryoscape.inference.backprojection import backproject
+    from cryoscape.inference.device import resolve_device
     from cryoscape.io.mrc import read_map, write_map
     from cryoscape.io.paths import check_output
 

@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.images import ImageSource
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError, OverwriteError
-    from cryoscape.inference.backprojection import resolve_device
+    from cryoscape.inference.device import resolve_device
     from cryoscape.inference.train_nn import NNConfig, train_nn
 
     run = Path(args.outdir)

@@ -104,19 +104,6 @@ def _ctf_params(table: ParticleTable, index: np.ndarray, device) -> dict[str, to
     return {k: torch.from_numpy(v[index]).to(device) for k, v in table.ctf.as_dict().items()}
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' → the first CUDA device when torch sees one, else the CPU; otherwise torch's name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {name} requested but torch sees no CUDA device")
-    return device
-
-
 def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *, batch_size: int = 256,
                invert: bool = False, use_ctf: bool = True, progress: bool = True,
                device: torch.device | str = "cpu") -> tuple[FourierAccumulator, FourierAccumulator]:

@@ -1,0 +1,20 @@
+"""Choosing the torch device a computation runs on."""
+
+from __future__ import annotations
+
+import torch
+
+from cryoscape.errors import InputError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' → the first CUDA device when torch sees one, else the CPU; otherwise torch's name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name} requested but torch sees no CUDA device")
+    return device

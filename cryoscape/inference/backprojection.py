@@ -24,10 +24,10 @@ from cryoscape.data.images import ImageSource
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import fft2_center, ifft3_center
-from cryoscape.imaging.forward import relion_ctf
 from cryoscape.imaging.fsc import fsc, ssnr_from_half_map_fsc, shell_index_3d
 from cryoscape.imaging.shifts import translate_ft
 from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
+from cryoscape.inference.batches import particle_ctf
 
 
 @dataclass
@@ -100,10 +100,6 @@ def split_halves(table: ParticleTable, seed: int = 0) -> np.ndarray:
     return halves
 
 
-def _ctf_params(table: ParticleTable, index: np.ndarray, device) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v[index]).to(device) for k, v in table.ctf.as_dict().items()}
-
-
 def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *, batch_size: int = 256,
                invert: bool = False, use_ctf: bool = True, progress: bool = True,
                device: torch.device | str = "cpu") -> tuple[FourierAccumulator, FourierAccumulator]:
@@ -124,7 +120,7 @@ def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *,
         image_ft = translate_ft(fft2_center(images), torch.from_numpy(shifts[index]).float().to(device))
         rot = torch.from_numpy(table.rotations[index]).float().to(device)
         if use_ctf:
-            ctf = relion_ctf(D, torch.from_numpy(table.apix[index]).to(device), _ctf_params(table, index, device))
+            ctf = particle_ctf(table.ctf, table.apix, D, index, device)
             slices, weights = image_ft * ctf, ctf * ctf
         else:
             slices, weights = image_ft, torch.ones(image_ft.shape, dtype=torch.float32, device=device)

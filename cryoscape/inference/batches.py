@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cryoscape.data.images import ImageSource
-from cryoscape.data.particles import ParticleTable
+from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.imaging.fft import fft2_center
 from cryoscape.imaging.forward import relion_ctf
 from cryoscape.imaging.shifts import translate_ft
@@ -40,6 +40,13 @@ def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None) -> tor
     return ft.real - ft.imag
 
 
+def particle_ctf(ctf: CTFParams, apix: np.ndarray, D: int, index: np.ndarray,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, D, D) RELION-sign CTF images of the particles ``index`` (pixel sizes ``apix`` (N,) in Å)."""
+    params = {k: torch.from_numpy(v[index]).to(device) for k, v in ctf.as_dict().items()}
+    return relion_ctf(D, torch.from_numpy(np.asarray(apix)[index]).to(device), params)
+
+
 def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0) -> float:
     """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles."""
     rng = np.random.default_rng(seed)
@@ -56,10 +63,7 @@ def make_batch(source: ImageSource, table: ParticleTable, index: np.ndarray, sca
     if invert:
         images = -images
     shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float().to(device)
-    ctf = None
-    if use_ctf:
-        params = {k: torch.from_numpy(v[index]).to(device) for k, v in table.ctf.as_dict().items()}
-        ctf = relion_ctf(table.box_size, torch.from_numpy(table.apix[index]).to(device), params)
+    ctf = particle_ctf(table.ctf, table.apix, table.box_size, index, device) if use_ctf else None
     return ParticleBatch(
         index=torch.from_numpy(np.asarray(index)),
         images_ht=centred_hartley(images, shifts) / scale,

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from cryoscape.data.images import ImageSource, iterate_batches
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
+from cryoscape.imaging.grids import circular_mask
 from cryoscape.inference.batches import hartley_scale, make_batch
 from cryoscape.inference.checkpoint import load_checkpoint, save_checkpoint
 from cryoscape.models.neural_field import NeuralField
@@ -56,10 +57,9 @@ def build_model(config: dict) -> NeuralField:
 
 def loss_mask(D: int, device=None) -> torch.Tensor:
     """(D, D) bool: pixels within radius D/2 − 1 of the origin, the origin excluded."""
-    a = torch.arange(D, device=device) - D // 2
-    y, x = torch.meshgrid(a, a, indexing="ij")
-    r2 = x ** 2 + y ** 2
-    return (r2 <= (D // 2 - 1) ** 2) & (r2 > 0)
+    mask = circular_mask(D, D // 2 - 1, device)
+    mask[D // 2, D // 2] = False
+    return mask
 
 
 def _check(table: ParticleTable, config: NNConfig) -> None:

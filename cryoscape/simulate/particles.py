@@ -32,8 +32,9 @@ from tqdm import tqdm
 from cryoscape.data.particle_io import save_star
 from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.imaging.forward import apply_ctf_and_shift, prepare_volume, project, relion_ctf
+from cryoscape.imaging.forward import apply_ctf_and_shift, prepare_volume, project
 from cryoscape.imaging.rotations import random_rotations
+from cryoscape.inference.batches import particle_ctf
 from cryoscape.io.mrc import StackWriter, write_map
 from cryoscape.io.paths import check_output
 from cryoscape.simulate.conformations import Component
@@ -144,7 +145,6 @@ class _Renderer:
         self.config = config
         self.prepared = [[prepare_volume(torch.from_numpy(v), config.oversample) for v in comp.volumes]
                          for comp in components]
-        self.signal_var: float | None = None
 
     def clean(self, index: np.ndarray, labels: Assignments, rotations: np.ndarray, shifts_px: np.ndarray,
               ctf: CTFParams, rng: np.random.Generator) -> torch.Tensor:
@@ -161,10 +161,7 @@ class _Renderer:
             real = proj[labels.component[index] >= 0]
             scale = real.std() / blobs.std() if len(real) else 1.0
             proj[junk] = blobs * scale
-        ctf_images = None
-        if cfg.use_ctf:
-            params = {k: torch.from_numpy(v[index]).float() for k, v in ctf.as_dict().items()}
-            ctf_images = relion_ctf(D, torch.full((len(index),), cfg.apix), params)
+        ctf_images = particle_ctf(ctf, np.full(len(ctf), cfg.apix), D, index) if cfg.use_ctf else None
         return apply_ctf_and_shift(proj, torch.from_numpy(shifts_px[index]).float(), ctf_images)
 
 

@@ -1,10 +1,15 @@
-"""Generate maps from a trained run.
+"""Generate maps from a trained run (train-nn or train-vae).
 
-For a homogeneous run (train-nn) writes DIR/vol_000.mrc at the data's pixel size, in the units of
-the input images.
+A homogeneous run (train-nn) gives one map. A VAE run (train-vae) gives one map per latent value:
+-z (one value), --zfile (one value per row, whitespace-separated), or --z-start/--z-end with -n
+(evenly spaced points on the line between them). Maps are written as DIR/vol_000.mrc,
+DIR/vol_001.mrc, ... (in the order of the latent values) at the data's pixel size (or the larger
+one after --downsample), in the units of the input images; DIR/z_values.txt lists the latents used.
 
-Example:
+Examples:
   cryoscape eval-vol sim/nn -o sim/nn/maps
+  cryoscape eval-vol sim/vae --zfile centres.txt -o sim/vae/maps
+  cryoscape eval-vol sim/vae --z-start -2 0 --z-end 2 0 -n 10 -o sim/vae/traversal
 """
 
 from __future__ import annotations
@@ -13,10 +18,19 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run folder written by train-nn")
+    parser.add_argument("run", metavar="RUN", help="run folder written by train-nn or train-vae")
     parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder for the maps")
     parser.add_argument("--epoch", default="latest", help="which checkpoint: an epoch number or latest (default)")
+    parser.add_argument("-z", type=float, nargs="+", default=None, metavar="Z", help="one latent value (zdim numbers)")
+    parser.add_argument("--zfile", default=None, help="text file, one latent value (zdim numbers) per row")
+    parser.add_argument("--z-start", type=float, nargs="+", default=None, metavar="Z", help="first latent of a line")
+    parser.add_argument("--z-end", type=float, nargs="+", default=None, metavar="Z", help="last latent of a line")
+    parser.add_argument("-n", type=int, default=10, help="number of maps from --z-start to --z-end (default 10)")
+    parser.add_argument("--downsample", type=int, default=None, metavar="D",
+                        help="Fourier-crop the maps to a D-voxel box (the voxel grows accordingly)")
+    parser.add_argument("--lowpass", type=float, default=None, metavar="Å", help="low-pass filter at this resolution (Å)")
     parser.add_argument("--flip", action="store_true", help="mirror the maps (invert the hand)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps")
 
 
@@ -25,24 +39,79 @@ def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import numpy as np
+    import torch
+    from tqdm import tqdm
 
-    from cryoscape.errors import InputError
-    from cryoscape.inference.train_nn import generate_volume, load_model
+    from cryoscape.imaging.fft import downsample_volume
+    from cryoscape.imaging.filters import lowpass_volume
+    from cryoscape.inference.device import resolve_device
+    from cryoscape.inference.training import generate_volume, load_model
     from cryoscape.io.mrc import write_map
     from cryoscape.io.paths import check_output
 
     log = logging.getLogger("cryoscape")
     epoch = args.epoch if args.epoch == "latest" else _epoch(args.epoch)
     model, config, chosen = load_model(args.run, epoch)
-    if config.get("kind") != "homogeneous":
-        raise InputError(f"{args.run}: eval-vol reads runs of train-nn; this run is of kind {config.get('kind')!r}")
-    out = check_output(Path(args.outdir) / "vol_000.mrc", args.force)
-    volume = generate_volume(model, config)
-    if args.flip:
-        volume = np.ascontiguousarray(volume[::-1])
-    write_map(out, volume, config["apix"], force=args.force)
-    log.info("read %s (epoch %d); wrote %s (%d³, %.3f Å/px)", args.run, chosen, out, config["D"], config["apix"])
+    latents = _latents(args, config)
+    outdir = Path(args.outdir)
+    paths = [check_output(outdir / f"vol_{i:03d}.mrc", args.force) for i in range(len(latents))]
+    model = model.to(resolve_device(args.device))
+    apix = config["apix"] * (config["D"] / args.downsample if args.downsample else 1.0)
+    for path, z in tqdm(list(zip(paths, latents)), desc="maps", unit="map", disable=None if len(paths) > 1 else True):
+        volume = torch.from_numpy(generate_volume(model, config, None if z is None else torch.from_numpy(z)))
+        if args.downsample:
+            volume = downsample_volume(volume, args.downsample)
+        if args.lowpass:
+            volume = lowpass_volume(volume, apix, args.lowpass)
+        volume = volume.numpy()
+        if args.flip:
+            volume = np.ascontiguousarray(volume[::-1])
+        write_map(path, volume, apix, force=args.force)
+    if config["kind"] == "vae":
+        np.savetxt(outdir / "z_values.txt", np.stack(latents), fmt="%.6g")
+    log.info("read %s (epoch %d); wrote %d map(s) %s .. %s (%d³, %.3f Å/px)", args.run, chosen, len(paths), paths[0],
+             paths[-1].name, args.downsample or config["D"], apix)
     return 0
+
+
+def _latents(args: argparse.Namespace, config: dict) -> list:
+    """The latent values (each (zdim,) float32) asked for, or [None] for a homogeneous run."""
+    import numpy as np
+
+    from cryoscape.errors import InputError
+
+    given = [name for name, value in (("-z", args.z), ("--zfile", args.zfile), ("--z-start", args.z_start))
+             if value is not None]
+    if config["kind"] == "homogeneous":
+        if given:
+            raise InputError(f"{args.run} is a homogeneous run (train-nn); it takes no latent values ({given[0]})")
+        return [None]
+    zdim = config["zdim"]
+    if len(given) != 1:
+        raise InputError("a VAE run needs exactly one of -z, --zfile or --z-start/--z-end")
+    if args.z is not None:
+        z = np.asarray([args.z], dtype=np.float32)
+    elif args.zfile is not None:
+        try:
+            z = np.loadtxt(args.zfile, dtype=np.float32, ndmin=2)
+        except (OSError, ValueError) as err:
+            raise InputError(f"cannot read latent values from {args.zfile}: {str(err).splitlines()[0]}") from None
+        if len(z) == 0:
+            raise InputError(f"{args.zfile} holds no latent values")
+    else:
+        if args.z_end is None:
+            raise InputError("--z-start needs --z-end")
+        if args.n < 1:
+            raise InputError(f"-n must be at least 1, got {args.n}")
+        start, end = np.asarray(args.z_start, np.float32), np.asarray(args.z_end, np.float32)
+        if start.shape != end.shape:
+            raise InputError(f"--z-start has {start.size} values, --z-end {end.size}")
+        z = start + np.linspace(0, 1, args.n, dtype=np.float32)[:, None] * (end - start)
+    if z.shape[1] != zdim:
+        raise InputError(f"the run's latent dimension is {zdim}, but the latent values have {z.shape[1]} numbers")
+    if not np.isfinite(z).all():
+        raise InputError("latent values must be finite numbers")
+    return list(z)
 
 
 def _epoch(text: str) -> int:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preprocess": ("cryoscape.cli.preprocess", "select, invert and normalize particles into a new stack"),
     "export-cryodrgn": ("cryoscape.cli.export_cryodrgn", "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"),
     "train-nn": ("cryoscape.cli.train_nn", "homogeneous neural-field reconstruction with known poses"),
+    "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
 }
 

@@ -249,14 +249,17 @@ class ParticleBatchSampler:
     """Batches of particle indices for ``DataLoader(..., sampler=this, batch_size=None)``.
 
     Each epoch uses the permutation of ``seed + epoch`` (call :meth:`set_epoch`). For distributed
-    training give ``rank`` and ``world_size``: each rank takes every ``world_size``-th batch of the
-    same permutation (trailing batches are dropped so that all ranks see equally many).
+    training give ``rank`` and ``world_size``: every rank takes its share ``batch[rank::world_size]``
+    of each batch of the same permutation, so that the ranks together process exactly the batches
+    one process would (a final batch smaller than ``world_size`` is dropped).
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
                  rank: int = 0, world_size: int = 1):
         if not 0 <= rank < world_size:
             raise InputError(f"rank {rank} is outside a world of size {world_size}")
+        if batch_size < world_size:
+            raise InputError(f"batch size {batch_size} is smaller than the number of processes {world_size}")
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
 
@@ -265,8 +268,9 @@ class ParticleBatchSampler:
 
     def _mine(self) -> list[np.ndarray]:
         batches = _batches(self.n, self.batch_size, self.shuffle, self.seed + self.epoch, self.drop_last)
-        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        return batches[self.rank : usable : self.world_size]
+        if self.world_size == 1:
+            return batches
+        return [b[self.rank :: self.world_size] for b in batches if len(b) >= self.world_size]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         yield from self._mine()

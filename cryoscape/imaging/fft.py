@@ -106,3 +106,13 @@ def downsample_images(images: torch.Tensor, new_size: int) -> torch.Tensor:
         raise InputError("downsample_images expects real images")
     cropped = fourier_crop_2d(fft2_center(images), d)
     return ifft2_center(cropped).real * (d / D) ** 2
+
+
+def downsample_volume(volume: torch.Tensor, new_size: int) -> torch.Tensor:
+    """Downsample a real map (D, D, D) -> (d, d, d) by cropping its centred Fourier transform;
+    values keep their mean (scaled by (d/D)³), the voxel grows by D/d."""
+    D = check_square(volume, 3, "volume")
+    d = _check_new_size(D, new_size, crop=True)
+    lo = D // 2 - d // 2
+    cropped = fft3_center(volume)[lo:lo + d, lo:lo + d, lo:lo + d]
+    return ifft3_center(cropped).real * (d / D) ** 3

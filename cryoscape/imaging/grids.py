@@ -73,6 +73,14 @@ def circular_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
     return _radius_2d(D, device) <= radius_px
 
 
+def fourier_disk_mask(D: int, device=None) -> torch.Tensor:
+    """(D, D) bool on the centred Fourier grid: radius <= D/2 − 1 pixels, the origin (DC) excluded.
+    The pixels neural-field losses and encoders use (cryoDRGN's circular mask, DC ignored)."""
+    mask = circular_mask(D, D // 2 - 1, device)
+    mask[D // 2, D // 2] = False
+    return mask
+
+
 def soft_circular_mask(D: int, radius_px: float, edge_px: float, device=None,
                        dtype=torch.float32) -> torch.Tensor:
     """(D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px pixels, then 0."""

@@ -56,10 +56,10 @@ def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, inve
     return float(centred_hartley(images, shifts).std())
 
 
-def make_batch(source: ImageSource, table: ParticleTable, index: np.ndarray, scale: float, *, invert: bool = False,
+def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, scale: float, *, invert: bool = False,
                use_ctf: bool = True, device: torch.device | str = "cpu") -> ParticleBatch:
-    """Read and prepare the particles ``index`` (see module docstring)."""
-    images = torch.from_numpy(source.get(index)).to(device)
+    """Prepare the images (B, D, D) of the particles ``index`` (B,) (see module docstring)."""
+    images = images.to(device)
     if invert:
         images = -images
     shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float().to(device)

@@ -65,6 +65,10 @@ class NeuralField(nn.Module):
         re, im = self.mlp(features).unbind(-1)
         return torch.complex(re, torch.where(flip, -im, im))
 
+    def forward(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`slices` (the training step of a homogeneous model)."""
+        return self.slices(rotations, z)
+
     def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
         radius D/2 − 1 (cryoDRGN's mask) and on the unpaired Nyquist row and column."""
@@ -81,16 +85,21 @@ class NeuralField(nn.Module):
     @torch.no_grad()
     def volume(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
         """Real-space map (D, D, D) [z, y, x] of one latent ``z`` (zdim,) (or None), from the field
-        on the full centred lattice within radius D/2 − 1."""
+        on the full centred lattice within radius D/2 − 1 (half decoded, half by Hermitian symmetry)."""
         D = self.D
         device = next(self.parameters()).device
-        a = (torch.arange(D, device=device) - D // 2).float() / D
+        a = torch.arange(D, device=device) - D // 2
         kz, ky, kx = torch.meshgrid(a, a, a, indexing="ij")
-        coords = torch.stack([kx, ky, kz], dim=-1).reshape(-1, 3)
-        inside = torch.nonzero(coords.norm(dim=-1) <= (D // 2 - 1) / D).squeeze(1)
+        kx, ky, kz = kx.reshape(-1), ky.reshape(-1), kz.reshape(-1)
+        inside = kx ** 2 + ky ** 2 + kz ** 2 <= (D // 2 - 1) ** 2
+        half = inside & ((kz < 0) | ((kz == 0) & ((ky < 0) | ((ky == 0) & (kx <= 0)))))
+        index = torch.nonzero(half).squeeze(1)
+        mirror = ((-kz[index] + D // 2) * D + (-ky[index] + D // 2)) * D + (-kx[index] + D // 2)
+        coords = torch.stack([kx, ky, kz], dim=-1)[index].float() / D
         ft = torch.zeros(D ** 3, dtype=torch.complex64, device=device)
         zb = None if z is None else z.reshape(1, -1).float().to(device)
-        for s in range(0, len(inside), chunk):
-            idx = inside[s:s + chunk]
-            ft[idx] = self.fourier(coords[idx][None], zb)[0]
+        for s in range(0, len(index), chunk):
+            value = self.fourier(coords[None, s:s + chunk], zb)[0]
+            ft[index[s:s + chunk]] = value
+            ft[mirror[s:s + chunk]] = value.conj()
         return ifft3_center(ft.reshape(D, D, D)).real

@@ -1,0 +1,66 @@
+"""Options and start-up shared by train-nn and train-vae."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int) -> None:
+    parser.add_argument("particles", metavar="PARTICLES", help=".star, .cs, or .mrcs/.txt with --poses/--ctf")
+    parser.add_argument("-o", "--outdir", required=True, metavar="RUN", help="run folder")
+    parser.add_argument("-n", "--epochs", type=int, default=default_epochs,
+                        help=f"number of passes over the data (default {default_epochs}); with --load, the new total")
+    parser.add_argument("--poses", default=None, help="cryoDRGN poses .pkl (replaces the poses of PARTICLES)")
+    parser.add_argument("--ctf", default=None, help="cryoDRGN CTF .pkl (replaces the CTF of PARTICLES)")
+    parser.add_argument("--datadir", default=None, help="folder for relative image paths in the .star/.cs")
+    parser.add_argument("--invert", action="store_true", help="multiply images by -1 (black particles)")
+    parser.add_argument("--no-ctf", action="store_true", help="ignore the CTF (CTF-free data)")
+    parser.add_argument("-b", "--batch-size", type=int, default=8,
+                        help="images per gradient step, over all processes together (default 8)")
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    parser.add_argument("--dec-dim", "--width", dest="width", type=int, default=256,
+                        help="decoder width, nodes per layer (default 256)")
+    parser.add_argument("--dec-layers", "--depth", dest="depth", type=int, default=3,
+                        help="decoder residual hidden layers (default 3)")
+    parser.add_argument("--pe", choices=("gaussian", "geom_ft", "geom_lowf"), default="gaussian",
+                        help="positional encoding of frequencies (default gaussian; geom_lowf suits noisy data)")
+    parser.add_argument("--in-memory", action="store_true", help="load all images into RAM (default: memory-mapped)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="data-loading worker processes (default 0: read in the training process)")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="bfloat16 mixed precision for the networks (default: on with CUDA, off on the CPU; "
+                             "on CPUs with AVX512-BF16 or AMX it is about 2x faster)")
+    parser.add_argument("--load", choices=("latest",), default=None, help="resume RUN from its last complete epoch")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of initialization, batch order and noise (default 0)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; "
+                        "under torchrun each process takes cuda:LOCAL_RANK")
+    parser.add_argument("--force", action="store_true", help="start afresh in an existing RUN folder")
+
+
+def run_training(args: argparse.Namespace, config) -> int:
+    """Check the run folder, read the particles, train (in this process or as one of torchrun's)."""
+    from pathlib import Path
+
+    from cryoscape.data.images import ImageSource
+    from cryoscape.data.particle_io import load_particles
+    from cryoscape.errors import InputError, OverwriteError
+    from cryoscape.inference.device import resolve_device
+    from cryoscape.inference.distributed import end_process_group, start_process_group
+    from cryoscape.inference.training import train
+
+    run = Path(args.outdir)
+    if args.load and not (run / "config.json").exists():
+        raise InputError(f"--load latest: {run} is not a run folder (no config.json)")
+    if not args.load and run.exists() and any(run.iterdir()) and not args.force:
+        raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
+    group, device = start_process_group(resolve_device(args.device))
+    try:
+        config.amp = device.type == "cuda" if args.amp is None else args.amp
+        config.num_workers = args.workers
+        table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
+        source = ImageSource.from_table(table, lazy=not args.in_memory)
+        train(source, table, config, run, resume=bool(args.load), device=device, group=group,
+              progress=not args.quiet)
+    finally:
+        end_process_group(group)
+    return 0

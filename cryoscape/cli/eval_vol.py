@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 
+from cryoscape.cli.options import parse_epoch
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by train-nn or train-vae")
     parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder for the maps")
-    parser.add_argument("--epoch", default="latest", help="which checkpoint: an epoch number or latest (default)")
+    parser.add_argument("--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)")
     parser.add_argument("-z", type=float, nargs="+", default=None, metavar="Z", help="one latent value (zdim numbers)")
     parser.add_argument("--zfile", default=None, help="text file, one latent value (zdim numbers) per row")
     parser.add_argument("--z-start", type=float, nargs="+", default=None, metavar="Z", help="first latent of a line")
@@ -50,8 +52,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.paths import check_output
 
     log = logging.getLogger("cryoscape")
-    epoch = args.epoch if args.epoch == "latest" else _epoch(args.epoch)
-    model, config, chosen = load_model(args.run, epoch)
+    model, config, chosen = load_model(args.run, args.epoch)
     latents = _latents(args, config)
     outdir = Path(args.outdir)
     paths = [check_output(outdir / f"vol_{i:03d}.mrc", args.force) for i in range(len(latents))]
@@ -113,11 +114,3 @@ def _latents(args: argparse.Namespace, config: dict) -> list:
         raise InputError("latent values must be finite numbers")
     return list(z)
 
-
-def _epoch(text: str) -> int:
-    from cryoscape.errors import InputError
-
-    try:
-        return int(text)
-    except ValueError:
-        raise InputError(f"--epoch takes a number or 'latest', got {text!r}") from None

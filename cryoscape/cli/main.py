@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-cryodrgn": ("cryoscape.cli.export_cryodrgn", "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"),
     "train-nn": ("cryoscape.cli.train_nn", "homogeneous neural-field reconstruction with known poses"),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
+    "eval-images": ("cryoscape.cli.eval_images", "encode particles with a trained VAE: latent means and variances"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
 }
 

@@ -11,3 +11,13 @@ def parse_float_list(text: str) -> list[float]:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def parse_epoch(text: str) -> int | str:
+    """'latest' or an epoch number (for --epoch)."""
+    if text == "latest":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an epoch number or 'latest', got {text!r}") from None

@@ -24,12 +24,12 @@ from cryoscape.imaging.shifts import translate_ft
 @dataclass
 class ParticleBatch:
     """``index`` (B,) rows of the table; ``images_ht`` (B, D, D) centred, normalized Hartley images;
-    ``ctf`` (B, D, D) or None; ``rotations`` (B, 3, 3)."""
+    ``ctf`` (B, D, D) or None; ``rotations`` (B, 3, 3) or None (a table without poses)."""
 
     index: torch.Tensor
     images_ht: torch.Tensor
     ctf: torch.Tensor | None
-    rotations: torch.Tensor
+    rotations: torch.Tensor | None
 
 
 def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None) -> torch.Tensor:
@@ -68,5 +68,5 @@ def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, sc
         index=torch.from_numpy(np.asarray(index)),
         images_ht=centred_hartley(images, shifts) / scale,
         ctf=ctf,
-        rotations=torch.from_numpy(table.rotations[index]).float().to(device),
+        rotations=None if table.rotations is None else torch.from_numpy(table.rotations[index]).float().to(device),
     )

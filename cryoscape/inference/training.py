@@ -206,7 +206,7 @@ def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: 
             model.load_state_dict(state["model"])
         except RuntimeError as err:
             raise InputError(f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}") from None
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
         optimizer.load_state_dict(state["optimizer"])
         if group.is_main:
             log.info("resuming %s from epoch %d", run, epoch)
@@ -218,7 +218,7 @@ def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: 
         (run / "config.json").write_text(json.dumps(asdict(config), indent=2))
     torch.manual_seed(config.seed)
     model = build_model(asdict(config)).to(device)
-    return config, model, torch.optim.Adam(model.parameters(), lr=config.lr), 0, []
+    return config, model, torch.optim.Adam(model.parameters(), lr=config.lr, fused=True), 0, []
 
 
 def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: str | Path, *, resume: bool = False,

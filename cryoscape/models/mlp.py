@@ -28,20 +28,33 @@ class ResidualLinear(nn.Module):
 
 
 class ResidualMLP(nn.Module):
-    """in_dim -> [width] × (depth + 1 layers) -> out_dim, residual where widths match."""
+    """in_dim -> [width] × (depth + 1 layers) -> out_dim, residual where widths match.
 
-    def __init__(self, in_dim: int, width: int, depth: int, out_dim: int, activation: str = "relu"):
+    With ``cond_dim`` > 0 the first layer also takes a conditioning vector c shared by all points
+    of an item: h = act(W x + b + U c). This equals a first layer on the concatenation [x, c] (same
+    parameter count) but computes U c once per item, not once per point, and no gradient flows
+    into the per-point features x.
+    """
+
+    def __init__(self, in_dim: int, width: int, depth: int, out_dim: int, activation: str = "relu", cond_dim: int = 0):
         super().__init__()
-        if min(in_dim, width, out_dim) < 1 or depth < 0:
-            raise InputError(f"invalid MLP shape: in {in_dim}, width {width}, depth {depth}, out {out_dim}")
+        if min(in_dim, width, out_dim) < 1 or depth < 0 or cond_dim < 0:
+            raise InputError(f"invalid MLP shape: in {in_dim} (+{cond_dim}), width {width}, depth {depth}, out {out_dim}")
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]
-        layers: list[nn.Module] = [ResidualLinear(width) if in_dim == width else nn.Linear(in_dim, width), act()]
+        self.first = ResidualLinear(width) if in_dim == width and not cond_dim else nn.Linear(in_dim, width)
+        self.cond = nn.Linear(cond_dim, width, bias=False) if cond_dim else None
+        layers: list[nn.Module] = [act()]
         for _ in range(depth):
             layers += [ResidualLinear(width), act()]
         layers.append(ResidualLinear(width) if out_dim == width else nn.Linear(width, out_dim))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, ..., in_dim), ``cond`` (B, cond_dim) when the network has one -> (B, ..., out_dim)."""
+        h = self.first(x)
+        if self.cond is not None:
+            c = self.cond(cond)
+            h = h + c.reshape(c.shape[:1] + (1,) * (h.ndim - 2) + c.shape[1:])
+        return self.body(h)

@@ -46,7 +46,7 @@ class NeuralField(nn.Module):
             raise InputError(f"latent dimension must be >= 0, got {zdim}")
         self.D, self.zdim = D, zdim
         self.encoding = PositionalEncoding(D, encoding, n_freqs, sigma, seed)
-        self.mlp = ResidualMLP(self.encoding.out_dim + zdim, width, depth, 2, activation)
+        self.mlp = ResidualMLP(self.encoding.out_dim, width, depth, 2, activation, cond_dim=zdim)
 
     def _check_z(self, z: torch.Tensor | None, batch: int) -> None:
         if self.zdim and (z is None or z.shape != (batch, self.zdim)):
@@ -56,14 +56,15 @@ class NeuralField(nn.Module):
 
     def fourier(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Complex V̂ at ``coords`` (B, M, 3) (cycles/pixel) for latents ``z`` (B, zdim) -> (B, M)."""
+        return torch.complex(*self._decode(coords, z))
+
+    def _decode(self, coords: torch.Tensor, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Re V̂, Im V̂) at ``coords`` (B, M, 3), float32 (also under autocast)."""
         self._check_z(z, coords.shape[0])
         flip = coords[..., 2] > 0
         coords = torch.where(flip[..., None], -coords, coords)
-        features = self.encoding(coords)
-        if z is not None:
-            features = torch.cat([features, z[:, None, :].expand(-1, coords.shape[1], -1)], dim=-1)
-        re, im = self.mlp(features).unbind(-1)
-        return torch.complex(re, torch.where(flip, -im, im))
+        re, im = self.mlp(self.encoding(coords), z).float().unbind(-1)
+        return re, torch.where(flip, -im, im)
 
     def forward(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """:meth:`slices` (the training step of a homogeneous model)."""
@@ -75,11 +76,11 @@ class NeuralField(nn.Module):
         D, B = self.D, rotations.shape[0]
         flat, mirror, coords = half_slice_lattice(D, rotations.device)
         points = coords.to(rotations.dtype) @ rotations  # row vectors: (Rᵀ k)ᵀ = kᵀ R, (B, M, 3)
-        value = self.fourier(points.float(), z)
-        out = torch.zeros(B, D * D, dtype=value.real.dtype, device=rotations.device)
-        out[:, flat] = value.real - value.imag
+        re, im = self._decode(points.float(), z)
+        out = torch.zeros(B, D * D, dtype=re.dtype, device=rotations.device)
+        out[:, flat] = re - im
         paired = mirror >= 0
-        out[:, mirror[paired]] = (value.real + value.imag)[:, paired]
+        out[:, mirror[paired]] = (re + im)[:, paired]
         return out.reshape(B, D, D)
 
     @torch.no_grad()

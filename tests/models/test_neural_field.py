@@ -19,6 +19,20 @@ def test_parameter_counts_match_the_thesis(width, depth, expected):
     assert sum(p.numel() for p in mlp.parameters()) == expected
 
 
+def test_conditioned_first_layer_equals_a_layer_on_the_concatenation():
+    torch.manual_seed(0)
+    mlp = ResidualMLP(376, 256, 3, 1, cond_dim=8)
+    assert sum(p.numel() for p in mlp.parameters()) == 296_193  # same network as 384 inputs
+    x, c = torch.randn(2, 5, 376), torch.randn(2, 8)
+    concat = torch.nn.Linear(384, 256)
+    with torch.no_grad():
+        concat.weight.copy_(torch.cat([mlp.first.weight, mlp.cond.weight], dim=1))
+        concat.bias.copy_(mlp.first.bias)
+    expected = mlp.body(concat(torch.cat([x, c[:, None].expand(-1, 5, -1)], dim=-1)))
+    assert torch.allclose(mlp(x, c), expected, atol=1e-5)
+    assert not torch.allclose(mlp(x, c.flip(0)), expected, atol=1e-3)  # each item keeps its own vector
+
+
 def test_geometric_encoding_spans_nyquist_to_the_box():
     pe = PositionalEncoding(64, "geom_ft")
     omega = pe.directions[:32, 0]  # x-axis frequencies

@@ -1,0 +1,242 @@
+"""Benchmark: the heterogeneous VAE against cryoDRGN 4.3.1 train_vae, side by side (issue 3).
+
+Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes benchmarks/vae.md)
+      .venv/bin/python benchmarks/vae.py --stage accuracy (only the side-by-side training runs)
+      .venv/bin/python benchmarks/vae.py --stage timing   (one epoch of each tool, back to back)
+      .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
+Stages keep their outputs in --workdir and are skipped when already done, so a stopped run resumes.
+Results go to --workdir/results.json; the Markdown report is rewritten from it after every stage.
+
+Dataset: `cryoscape simulate adk_dims_closed_to_open` (98 frames of adenylate kinase closing to open,
+drawn uniformly), D=64, 1.4 Å/px (the largest extent, 60 Å, fills 2/3 of the 89.6 Å box), CTF,
+shifts up to ±2 px, SNR 0.1; 20,000 training particles and 100 held-out particles simulated apart
+(another seed). Both tools: encoder and decoder 3×256, zdim 8, batch 8, the same epochs, in memory.
+
+Accuracy: held-out images are encoded (cryoscape eval-images / cryodrgn eval_images), a map is
+generated at each latent (eval-vol / eval_vol), and its FSC against the ground-truth frame of that
+image is computed (no mask): mean area under the FSC curve and mean FSC=0.5 resolution. Latent
+order: |Spearman| between the first principal component of the training latents and the frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import git_revision, machine_description  # noqa: E402
+
+CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
+CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+ARCH = ["--enc-dim", "256", "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-b", "8"]
+D, APIX, ZDIM = 64, 1.4, 8
+
+
+def sh(cmd: list, log: Path | None = None) -> tuple[float, float]:
+    """Run ``cmd`` under /usr/bin/time; (wall seconds, peak resident memory MiB)."""
+    timed = ["/usr/bin/time", "-f", "PEAK_KB %M", *map(str, cmd)]
+    t0 = time.perf_counter()
+    out = subprocess.run(timed, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if log is not None:
+        log.write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"failed ({out.returncode}): {' '.join(map(str, cmd))}\n{out.stderr[-3000:]}")
+    peak = re.findall(r"PEAK_KB (\d+)", out.stderr)
+    return seconds, int(peak[-1]) / 1024 if peak else float("nan")
+
+
+def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
+    if not (folder / "particles.star").exists():
+        apix = APIX * D / box
+        sh([CRYOSCAPE, "simulate", "adk_dims_closed_to_open", "-o", folder, "-n", n, "--box", box, "--apix", apix,
+            "--snr", "0.1", "--max-shift", "2", "--seed", seed, "--force", "-q"])
+    if CRYODRGN.exists() and not (folder / "ctf.pkl").exists():
+        sh([CRYOSCAPE, "export-cryodrgn", folder / "particles.star", "--poses", folder / "poses.pkl",
+            "--ctf", folder / "ctf.pkl", "--force", "-q"])
+    return folder
+
+
+def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
+    seconds, peak = sh([CRYOSCAPE, "train-vae", data / "particles.star", "-o", run, "--zdim", ZDIM, "-n", epochs,
+                        *ARCH, "--amp", "--device", "cpu", "--force", *extra], run.with_suffix(".log"))
+    rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
+    return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
+
+
+def train_cryodrgn(data: Path, run: Path, epochs: int) -> dict:
+    seconds, peak = sh([CRYODRGN, "train_vae", data / "particles.mrcs", "--poses", data / "poses.pkl", "--ctf",
+                        data / "ctf.pkl", "--zdim", ZDIM, "-n", epochs, *ARCH, "-o", run, "--no-analysis"],
+                       run.with_suffix(".log"))
+    text = (run / "run.log").read_text() if (run / "run.log").exists() else run.with_suffix(".log").read_text()
+    times = re.findall(r"=====> Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", text)
+    return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times]}
+
+
+def spearman_pc1(z: np.ndarray, frames: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    centred = z - z.mean(axis=0)
+    pc1 = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
+    return float(abs(spearmanr(pc1, frames).statistic))
+
+
+def per_image_accuracy(maps: list[Path], heldout: Path) -> dict:
+    from cryoscape.imaging.fsc import fsc
+    from cryoscape.io.mrc import read_map
+
+    frames = np.load(heldout / "labels.npz")["conformation"]
+    gt = {int(k): read_map(p)[0] for k, p in enumerate(sorted((heldout / "gt").glob("*.mrc")))}
+    curves = [fsc(read_map(m)[0], gt[int(k)], apix=APIX) for m, k in zip(maps, frames)]
+    return {"auc": float(np.mean([c.auc() for c in curves])),
+            "resolution_A": float(np.mean([c.resolution_A(0.5) for c in curves]))}
+
+
+def evaluate_ours(run: Path, train: Path, heldout: Path) -> dict:
+    z_held = run / "heldout_z.npy"
+    sh([CRYOSCAPE, "eval-images", run, heldout / "particles.star", "-o", z_held, "--force", "-q"])
+    np.savetxt(run / "heldout_z.txt", np.load(z_held))
+    sh([CRYOSCAPE, "eval-vol", run, "--zfile", run / "heldout_z.txt", "-o", run / "heldout_maps", "--force", "-q"])
+    frames = np.load(train / "labels.npz")["conformation"]
+    epochs = sorted(int(m.group(1)) for p in run.glob("z.*.npy") if (m := re.match(r"z\.(\d+)\.npy", p.name)))
+    return {**per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
+            "spearman": spearman_pc1(np.load(run / "z.npy"), frames),
+            "spearman_by_epoch": [spearman_pc1(np.load(run / f"z.{e}.npy"), frames) for e in epochs]}
+
+
+def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
+    weights, config = run / "weights.pkl", run / "config.yaml"  # the final epoch
+    z_held = run / "heldout_z.pkl"
+    sh([CRYODRGN, "eval_images", heldout / "particles.mrcs", weights, "-c", config, "--poses", heldout / "poses.pkl",
+        "--ctf", heldout / "ctf.pkl", "-o", run / "heldout_loss.pkl", "--out-z", z_held])
+    with open(z_held, "rb") as f:
+        z = pickle.load(f)
+    np.savetxt(run / "heldout_z.txt", np.asarray(z)[:, :ZDIM] if np.asarray(z).ndim == 2 else z)
+    sh([CRYODRGN, "eval_vol", weights, "-c", config, "--zfile", run / "heldout_z.txt", "-o", run / "heldout_maps",
+        "--Apix", APIX])
+    frames = np.load(train / "labels.npz")["conformation"]
+
+    def load_z(path: Path) -> np.ndarray:
+        with open(path, "rb") as f:
+            return np.asarray(pickle.load(f))
+
+    zs = sorted(run.glob("z.*.pkl"), key=lambda p: int(p.name.split(".")[1]))
+    final = run / "z.pkl" if (run / "z.pkl").exists() else zs[-1]
+    return {**per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
+            "spearman": spearman_pc1(load_z(final), frames),
+            "spearman_by_epoch": [spearman_pc1(load_z(p), frames) for p in zs]}
+
+
+def stage_accuracy(work: Path, results: dict, epochs: int) -> None:
+    train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
+    for tool in ("cryoscape", "cryodrgn"):
+        if tool == "cryodrgn" and not CRYODRGN.exists():
+            continue
+        run = work / f"{tool}_e{epochs}"
+        trained = f"training/{tool}/e{epochs}"
+        if trained not in results:
+            results[trained] = (train_ours(train, run, epochs, ["--in-memory"]) if tool == "cryoscape"
+                                else train_cryodrgn(train, run, epochs))
+            save(work, results)
+        if f"accuracy/{tool}" not in results or results[f"accuracy/{tool}"]["epochs"] != epochs:
+            scores = evaluate_ours(run, train, heldout) if tool == "cryoscape" else evaluate_cryodrgn(run, train, heldout)
+            results[f"accuracy/{tool}"] = {**results[trained], **scores, "epochs": epochs}
+            save(work, results)
+
+
+def stage_timing(work: Path, results: dict) -> None:
+    """One epoch of each tool on the 20k particles, back to back (the machine otherwise idle)."""
+    train = simulate(work / "train", 20_000, 1)
+    for repeat in range(2):
+        for tool in ("cryoscape", "cryodrgn"):
+            key = f"timing/{tool}/{repeat}"
+            if key in results or (tool == "cryodrgn" and not CRYODRGN.exists()):
+                continue
+            run = work / f"timing_{tool}_{repeat}"
+            results[key] = train_ours(train, run, 1, ["--in-memory"]) if tool == "cryoscape" else train_cryodrgn(train, run, 1)
+            save(work, results)
+
+
+def stage_scaling(work: Path, results: dict) -> None:
+    """cryoscape only: one epoch at 5k, 20k, 80k particles (D=64), lazy vs in memory, D=128."""
+    cases = [("n5k", simulate(work / "train5k", 5_000, 3), ["--in-memory"]),
+             ("n20k", simulate(work / "train", 20_000, 1), ["--in-memory"]),
+             ("n20k_lazy", work / "train", []),
+             ("n80k", simulate(work / "train80k", 80_000, 4), ["--in-memory"]),
+             ("D128_n5k", simulate(work / "train128", 5_000, 5, box=128), ["--in-memory"])]
+    for name, data, extra in cases:
+        key = f"scaling/{name}"
+        if key not in results:
+            results[key] = train_ours(data, work / f"scaling_{name}", 1, extra)
+            save(work, results)
+
+
+def save(work: Path, results: dict) -> None:
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    write_report(results)
+
+
+def write_report(results: dict) -> None:
+    lines = ["# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae", "",
+             "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, timing, scaling; see its docstring).", "",
+             f"Machine: {machine_description()}; cryoscape revision {git_revision()}.", "",
+             "Dataset: adenylate kinase closed→open (98 frames, uniform), D=64, 1.4 Å/px, CTF, shifts ±2 px, SNR 0.1, "
+             "20,000 training + 100 held-out particles. Both tools: encoder/decoder 3×256, zdim 8, batch 8, in memory; "
+             "cryoscape with `--amp` (bfloat16 networks).", ""]
+    acc = {t: results.get(f"accuracy/{t}") for t in ("cryoscape", "cryodrgn")}
+    if any(acc.values()):
+        lines += ["## Accuracy and speed, same run", "",
+                  "| tool | epochs | s/epoch (median) | peak RSS MiB | mean FSC AUC | mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
+                  "|---|---|---|---|---|---|---|"]
+        for tool, e in acc.items():
+            if e:
+                lines.append(f"| {tool} | {e['epochs']} | {np.median(e['epoch_s']):.0f} | {e['peak_mb']:.0f} | {e['auc']:.3f} | "
+                             f"{e['resolution_A']:.2f} | {e['spearman']:.3f} |")
+        lines += ["", "abs Spearman by epoch: " + "; ".join(
+            f"{t}: " + ", ".join(f"{s:.2f}" for s in e["spearman_by_epoch"]) for t, e in acc.items() if e), ""]
+    timing = {t: [results[k]["epoch_s"][0] for k in results if k.startswith(f"timing/{t}/")] for t in ("cryoscape", "cryodrgn")}
+    if timing["cryoscape"] and timing["cryodrgn"]:
+        ours, theirs = np.median(timing["cryoscape"]), np.median(timing["cryodrgn"])
+        lines += ["## Time per epoch, back to back on an otherwise idle machine", "",
+                  "| tool | seconds per epoch (each repeat) | images/s | ratio cryoDRGN / cryoscape |", "|---|---|---|---|",
+                  f"| cryoscape | {', '.join(f'{t:.0f}' for t in timing['cryoscape'])} | {20000 / ours:.0f} | {theirs / ours:.2f} |",
+                  f"| cryoDRGN | {', '.join(f'{t:.0f}' for t in timing['cryodrgn'])} | {20000 / theirs:.0f} | 1 |", ""]
+    scaling = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("scaling/")}
+    if scaling:
+        sizes = {"n5k": 5000, "n20k": 20000, "n20k_lazy": 20000, "n80k": 80000, "D128_n5k": 5000}
+        lines += ["## cryoscape scaling (one epoch each)", "", "| case | particles | s/epoch | µs per particle | peak RSS MiB |",
+                  "|---|---|---|---|---|"]
+        for name, v in scaling.items():
+            lines.append(f"| {name} | {sizes[name]} | {v['epoch_s'][0]:.0f} | {1e6 * v['epoch_s'][0] / sizes[name]:.0f} | {v['peak_mb']:.0f} |")
+        lines.append("")
+    (Path(__file__).parent / "vae.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default="/tmp/cryoscape-vae-benchmark", help="folder for data and runs")
+    parser.add_argument("--stage", choices=("all", "accuracy", "timing", "scaling"), default="all")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
+    if args.stage in ("all", "accuracy"):
+        stage_accuracy(work, results, args.epochs)
+    if args.stage in ("all", "timing"):
+        stage_timing(work, results)
+    if args.stage in ("all", "scaling"):
+        stage_scaling(work, results)
+    save(work, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -48,34 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
-def read_selection(path: Path, n: int) -> np.ndarray:
-    """0-based particle indices (int64) from a .npy or text file; each must be in ``[0, n)``."""
-    from cryoscape.errors import InputError
-    from cryoscape.io.paths import check_input
-
-    path = check_input(path, "selection file")
-    try:
-        if path.suffix.lower() == ".npy":
-            values = np.load(path, allow_pickle=False)
-        else:
-            text = path.read_text().replace(",", " ")
-            values = np.array([float(v) for v in text.split()])
-    except (ValueError, OSError) as err:
-        raise InputError(f"{path} is not a list of particle indices ({str(err).splitlines()[0] if str(err) else err})") from None
-    values = np.asarray(values).ravel()
-    if values.dtype == bool:
-        raise InputError(f"{path} holds a boolean mask; give 0-based particle indices instead")
-    if values.size == 0:
-        raise InputError(f"{path} selects no particles")
-    if values.dtype.kind == "f" and not np.all(values == np.round(values)):
-        raise InputError(f"{path} holds non-integer values; expected 0-based particle indices")
-    indices = values.astype(np.int64)
-    bad = (indices < 0) | (indices >= n)
-    if bad.any():
-        raise InputError(f"{path}: index {int(indices[bad][0])} is out of range for {n} particles")
-    return indices
-
-
 def main(args: argparse.Namespace) -> int:
     from cryoscape.data.images import (ImageSource, iterate_chunks, load_image_table, normalize_background,
                                        table_on_new_stack)
@@ -89,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
     table, kind = load_image_table(args.input, args.datadir)
     log.info("read %d particles of %d×%d px from %s", len(table), table.box_size, table.box_size, args.input)
     if args.select is not None:
+        from cryoscape.io.selection import read_selection
+
         keep = read_selection(args.select, len(table))
         table = table.subset(keep)
         log.info("selected %d particles listed in %s", len(table), args.select)

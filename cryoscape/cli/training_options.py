@@ -12,6 +12,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
                         help=f"number of passes over the data (default {default_epochs}); with --load, the new total")
     parser.add_argument("--poses", default=None, help="cryoDRGN poses .pkl (replaces the poses of PARTICLES)")
     parser.add_argument("--ctf", default=None, help="cryoDRGN CTF .pkl (replaces the CTF of PARTICLES)")
+    parser.add_argument("--ind", default=None, metavar="INDEX_FILE",
+                        help="train on these particles only: 0-based rows in a .npy, .txt or cryoDRGN .pkl file "
+                             "(z.npy then follows their order)")
     parser.add_argument("--datadir", default=None, help="folder for relative image paths in the .star/.cs")
     parser.add_argument("--invert", action="store_true", help="multiply images by -1 (black particles)")
     parser.add_argument("--no-ctf", action="store_true", help="ignore the CTF (CTF-free data)")
@@ -24,6 +27,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
                         help="decoder residual hidden layers (default 3)")
     parser.add_argument("--pe", choices=("gaussian", "geom_ft", "geom_lowf"), default="gaussian",
                         help="positional encoding of frequencies (default gaussian; geom_lowf suits noisy data)")
+    parser.add_argument("--refine-poses", action="store_true",
+                        help="refine each particle's pose by gradient descent from epoch 2 on (local corrections "
+                             "to the given poses); writes RUN/refined_particles.star every epoch")
+    parser.add_argument("--pose-lr", type=float, default=3e-3,
+                        help="step of the pose refinement: radians for rotations, x D/3 pixels for shifts (default 3e-3)")
     parser.add_argument("--in-memory", action="store_true", help="load all images into RAM (default: memory-mapped)")
     parser.add_argument("--workers", type=int, default=0,
                         help="data-loading worker processes (default 0: read in the training process)")
@@ -57,7 +65,12 @@ def run_training(args: argparse.Namespace, config) -> int:
     try:
         config.amp = device.type == "cuda" if args.amp is None else args.amp
         config.num_workers = args.workers
+        config.refine_poses, config.pose_lr = args.refine_poses, args.pose_lr
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
+        if args.ind is not None:
+            from cryoscape.io.selection import read_selection
+
+            table = table.subset(read_selection(args.ind, len(table)))
         source = ImageSource.from_table(table, lazy=not args.in_memory)
         train(source, table, config, run, resume=bool(args.load), device=device, group=group,
               progress=not args.quiet)

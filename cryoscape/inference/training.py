@@ -14,7 +14,8 @@ gradients), so N processes follow the one-process run within noise.
 Run folder: ``config.json``, ``weights.N.pt`` (N = 1, 2, ... written atomically), ``log.csv`` and
 ``loss.png``; VAE runs also ``z.N.npy`` / ``z_var.N.npy`` (latent means and variances (n, zdim) of
 every particle, input order, from the encoder after epoch N) and ``z.npy`` / ``z_var.npy`` of the
-latest epoch.
+latest epoch; with pose refinement ``refined_particles.star`` (the input particles with their
+corrected poses, RELION 3.1).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from cryoscape.data.images import ImageSource, ParticleBatchSampler, ParticleImageDataset
+from cryoscape.data.particle_io import save_star
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.grids import fourier_disk_mask
+from cryoscape.imaging.shifts import translate_ht
 from cryoscape.inference.batches import ParticleBatch, hartley_scale, make_batch
 from cryoscape.inference.checkpoint import available_epochs, load_checkpoint, save_checkpoint
 from cryoscape.inference.distributed import ProcessGroup, all_reduce_sum, barrier
 from cryoscape.models.neural_field import NeuralField
+from cryoscape.models.pose_corrections import PoseCorrections
 from cryoscape.models.vae import HeterogeneousVAE, kl_divergence
 
 log = logging.getLogger("cryoscape")
@@ -51,6 +55,9 @@ KINDS = ("homogeneous", "vae")
 @dataclass
 class TrainConfig:
     """Settings of a run; written to ``config.json``. ``zdim`` 0 with kind homogeneous.
+    ``refine_poses``: learn per-particle pose corrections from epoch 2 on (the first epoch forms the
+    map with the given poses), SparseAdam with step ``pose_lr`` radians for rotations and
+    ``pose_lr`` · D/3 pixels for shifts (a rotation by θ moves the particle's edge by about θ·D/3 px).
     ``D``, ``apix`` (Å), ``scale`` (Hartley normalization) and ``n_particles`` are set from the data."""
 
     kind: str = "homogeneous"
@@ -66,6 +73,8 @@ class TrainConfig:
     beta: float | None = None
     invert: bool = False
     use_ctf: bool = True
+    refine_poses: bool = False
+    pose_lr: float = 3e-3
     amp: bool = False
     num_workers: int = 0
     seed: int = 0
@@ -106,6 +115,8 @@ def _check(table: ParticleTable, config: TrainConfig) -> None:
         raise InputError(f"the latent dimension (--zdim) must be at least 1, got {config.zdim}")
     if config.num_workers < 0:
         raise InputError(f"number of data-loading workers must be >= 0, got {config.num_workers}")
+    if config.refine_poses and not config.pose_lr > 0:
+        raise InputError(f"the pose learning rate must be positive, got {config.pose_lr}")
 
 
 def _write_log(run: Path, rows: list[dict]) -> None:
@@ -142,21 +153,26 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def _step_losses(model, batch: ParticleBatch, mask: torch.Tensor, config: TrainConfig,
-                 generator: torch.Generator | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, mse, kl) of one batch; ``model`` may be DDP-wrapped."""
+                 generator: torch.Generator | None, device: torch.device,
+                 poses: PoseCorrections | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, mse, kl) of one batch; ``model`` may be DDP-wrapped; ``poses`` corrects the batch's poses."""
+    rotations, images_ht = batch.rotations, batch.images_ht
+    if poses is not None:
+        delta_rotation, delta_shift = poses(batch.index.to(device))
+        rotations, images_ht = delta_rotation @ rotations, translate_ht(images_ht, delta_shift)
     with _autocast(device, config.amp):
         if config.kind == "vae":
-            encoder_input = batch.images_ht if batch.ctf is None else batch.images_ht * torch.sign(batch.ctf)
+            encoder_input = images_ht if batch.ctf is None else images_ht * torch.sign(batch.ctf)
             noise = torch.randn(len(batch.index), config.zdim, generator=generator, device=device)
-            slices, mu, logvar = model(encoder_input, batch.rotations, noise)
+            slices, mu, logvar = model(encoder_input, rotations, noise)
             kl = kl_divergence(mu.float(), logvar.float())
         else:
-            slices = model(batch.rotations)
+            slices = model(rotations)
             kl = torch.zeros((), device=device)
     slices = slices.float()
     if batch.ctf is not None:
         slices = slices * batch.ctf
-    mse = ((slices - batch.images_ht)[:, mask] ** 2).mean()
+    mse = ((slices - images_ht)[:, mask] ** 2).mean()
     return mse + config.kl_weight * kl / int(mask.sum()), mse, kl
 
 
@@ -185,9 +201,30 @@ def _loader(source: ImageSource, sampler: ParticleBatchSampler, config: TrainCon
                       persistent_workers=config.num_workers > 0)
 
 
+@dataclass
+class _RunState:
+    config: TrainConfig
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    poses: PoseCorrections | None
+    pose_optimizer: torch.optim.Optimizer | None
+    epoch: int
+    rows: list
+
+
+def _optimizers(model: torch.nn.Module, config: TrainConfig, n: int, device: torch.device):
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    if not config.refine_poses:
+        return optimizer, None, None
+    poses = PoseCorrections(n).to(device)
+    pose_optimizer = torch.optim.SparseAdam([{"params": poses.rotation.parameters(), "lr": config.pose_lr},
+                                             {"params": poses.shift.parameters(), "lr": config.pose_lr * config.D / 3}])
+    return optimizer, poses, pose_optimizer
+
+
 def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: Path, resume: bool,
-           device: torch.device, group: ProcessGroup):
-    """(config, model, optimizer, first epoch, log rows) of a new or resumed run."""
+           device: torch.device, group: ProcessGroup) -> _RunState:
+    """The state of a new or resumed run."""
     if resume:
         saved = json.loads((run / "config.json").read_text())
         names = {f.name for f in fields(TrainConfig)}
@@ -196,29 +233,41 @@ def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: 
     if resume and not available_epochs(run):
         log.info("%s holds no complete epoch yet: starting it afresh", run)
         resume = False
+    _check(table, config)
+    if config.refine_poses and group.world_size > 1:
+        raise InputError("pose refinement runs in one process; drop --refine-poses or run without torchrun")
     if resume:
-        _check(table, config)
         if config.n_particles and config.n_particles != len(table):
             raise InputError(f"{run} was trained on {config.n_particles} particles, the input has {len(table)}")
         epoch, state = load_checkpoint(run, "latest")
         model = build_model(asdict(config)).to(device)
+        optimizer, poses, pose_optimizer = _optimizers(model, config, len(table), device)
         try:
             model.load_state_dict(state["model"])
-        except RuntimeError as err:
+            optimizer.load_state_dict(state["optimizer"])
+            if poses is not None:
+                poses.load_state_dict(state["poses"])
+                pose_optimizer.load_state_dict(state["pose_optimizer"])
+        except (RuntimeError, KeyError, ValueError) as err:
             raise InputError(f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}") from None
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
-        optimizer.load_state_dict(state["optimizer"])
         if group.is_main:
             log.info("resuming %s from epoch %d", run, epoch)
-        return config, model, optimizer, epoch, list(state["log"])
-    _check(table, config)
+        return _RunState(config, model, optimizer, poses, pose_optimizer, epoch, list(state["log"]))
     config.D, config.apix, config.n_particles = table.box_size, float(np.median(table.apix)), len(table)
     config.scale = hartley_scale(source, table, invert=config.invert, seed=config.seed)
     if group.is_main:
         (run / "config.json").write_text(json.dumps(asdict(config), indent=2))
     torch.manual_seed(config.seed)
     model = build_model(asdict(config)).to(device)
-    return config, model, torch.optim.Adam(model.parameters(), lr=config.lr, fused=True), 0, []
+    return _RunState(config, model, *_optimizers(model, config, len(table), device), 0, [])
+
+
+def refined_table(table: ParticleTable, poses: PoseCorrections) -> ParticleTable:
+    """``table`` with the learned pose corrections applied (rotations, shifts in Å)."""
+    shifts_px = torch.from_numpy(table.shifts_px if table.shifts_A is not None else np.zeros((len(table), 2)))
+    rotations, shifts_px = poses.apply(torch.from_numpy(table.rotations).double(), shifts_px.double())
+    apix = np.asarray(table.apix, dtype=np.float64)[:, None]
+    return replace(table, rotations=rotations.cpu().numpy(), shifts_A=shifts_px.cpu().numpy() * apix)
 
 
 def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: str | Path, *, resume: bool = False,
@@ -229,8 +278,8 @@ def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: s
     if group.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
-    config, model, optimizer, start, rows = _start(table, source, config, run, resume, device, group)
-    trained = model
+    state = _start(table, source, config, run, resume, device, group)
+    config, model = state.config, state.model
     if group.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     mask = fourier_disk_mask(config.D, device)
@@ -241,19 +290,25 @@ def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: s
         if config.kind == "vae" and group.is_main else None
     log.info("%s training of %d particles (D=%d, %.3f Å/px) for %d epochs on %s%s", config.kind, len(table), config.D,
              config.apix, config.epochs, device, f" × {group.world_size} processes" if group.world_size > 1 else "")
-    for epoch in range(start + 1, config.epochs + 1):
+    for epoch in range(state.epoch + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
         generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + epoch * 101 + group.rank)
+        refining = state.poses is not None and epoch > 1
         t0, sums = time.perf_counter(), [0.0, 0.0, 0.0, 0.0]  # loss, mse, kl (image-weighted), images
         bar = tqdm(total=len(table), desc=f"epoch {epoch}/{config.epochs}", unit="img", unit_scale=True,
                    disable=(None if progress else True) if group.is_main else True)
         for images, index in loader:
             batch = make_batch(images, table, index.numpy(), config.scale, invert=config.invert,
                                use_ctf=config.use_ctf, device=device)
-            loss, mse, kl = _step_losses(model, batch, mask, config, generator, device)
-            optimizer.zero_grad(set_to_none=True)
+            loss, mse, kl = _step_losses(model, batch, mask, config, generator, device,
+                                         state.poses if refining else None)
+            state.optimizer.zero_grad(set_to_none=True)
+            if refining:
+                state.pose_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            state.optimizer.step()
+            if refining:
+                state.pose_optimizer.step()
             b = len(index)
             sums = [sums[0] + loss.item() * b, sums[1] + mse.item() * b, sums[2] + kl.item() * b, sums[3] + b]
             bar.update(b * group.world_size)
@@ -261,32 +316,47 @@ def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: s
         bar.close()
         loss_sum, mse_sum, kl_sum, seen = all_reduce_sum(sums, device, group)
         seconds = time.perf_counter() - t0
-        rows.append({"epoch": epoch, "loss": loss_sum / seen, "mse": mse_sum / seen, "kl": kl_sum / seen,
-                     "seconds": seconds, "images_per_s": seen / seconds})
+        state.rows.append({"epoch": epoch, "loss": loss_sum / seen, "mse": mse_sum / seen, "kl": kl_sum / seen,
+                           "seconds": seconds, "images_per_s": seen / seconds})
         if group.is_main:
-            wrote = _end_epoch(run, epoch, trained, optimizer, rows, config, encode_loader, table, device)
+            wrote = _end_epoch(run, epoch, state, encode_loader, table, device)
             log.info("epoch %d/%d: loss %.5g (mse %.5g, KL %.3g), %.1f s, %.0f images/s; wrote %s", epoch,
-                     config.epochs, rows[-1]["loss"], rows[-1]["mse"], rows[-1]["kl"], seconds, seen / seconds, wrote)
+                     config.epochs, state.rows[-1]["loss"], state.rows[-1]["mse"], state.rows[-1]["kl"], seconds,
+                     seen / seconds, wrote)
         barrier(group)
-    return trained
+    return state.model
 
 
-def _end_epoch(run: Path, epoch: int, model, optimizer, rows: list[dict], config: TrainConfig,
-               encode_loader: DataLoader | None, table: ParticleTable, device: torch.device) -> str:
-    """Write the epoch's latents, log and (last, so that it marks the epoch complete) checkpoint."""
+def _save_npy(path: Path, values: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, values)
+    tmp.replace(path)
+
+
+def _end_epoch(run: Path, epoch: int, state: _RunState, encode_loader: DataLoader | None, table: ParticleTable,
+               device: torch.device) -> str:
+    """Write the epoch's latents, refined poses, log and (last, so that it marks the epoch complete)
+    checkpoint."""
     written = []
+    if state.poses is not None:
+        table = refined_table(table, state.poses)
+        tmp = run / "refined_particles.tmp.star"
+        save_star(tmp, table, force=True)
+        tmp.replace(run / "refined_particles.star")
+        written.append("refined_particles.star")
     if encode_loader is not None:
-        mu, var = encode_all(model, encode_loader, table, config, device)
+        mu, var = encode_all(state.model, encode_loader, table, state.config, device)
         for name, values in ((f"z.{epoch}.npy", mu), (f"z_var.{epoch}.npy", var)):
-            tmp = run / (name + ".tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, values)
-            tmp.replace(run / name)
+            _save_npy(run / name, values)
             shutil.copyfile(run / name, run / name.replace(f".{epoch}", ""))
         written.append(f"z.{epoch}.npy")
-    _write_log(run, rows)
-    save_checkpoint(run, epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                                 "log": rows})
+    _write_log(run, state.rows)
+    checkpoint = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(), "epoch": epoch,
+                  "log": state.rows}
+    if state.poses is not None:
+        checkpoint.update(poses=state.poses.state_dict(), pose_optimizer=state.pose_optimizer.state_dict())
+    save_checkpoint(run, epoch, checkpoint)
     return ", ".join([f"weights.{epoch}.pt", *written])
 
 

@@ -3,6 +3,7 @@
 Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes benchmarks/vae.md)
       .venv/bin/python benchmarks/vae.py --stage accuracy (only the side-by-side training runs)
       .venv/bin/python benchmarks/vae.py --stage timing   (one epoch of each tool, back to back)
+      .venv/bin/python benchmarks/vae.py --stage profile  (where a cryoscape training step spends its time)
       .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
 Stages keep their outputs in --workdir and are skipped when already done, so a stopped run resumes.
 Results go to --workdir/results.json; the Markdown report is rewritten from it after every stage.
@@ -155,7 +156,7 @@ def stage_accuracy(work: Path, results: dict, epochs: int) -> None:
 def stage_timing(work: Path, results: dict) -> None:
     """One epoch of each tool on the 20k particles, back to back (the machine otherwise idle)."""
     train = simulate(work / "train", 20_000, 1)
-    for repeat in range(2):
+    for repeat in range(1):
         for tool in ("cryoscape", "cryodrgn"):
             key = f"timing/{tool}/{repeat}"
             if key in results or (tool == "cryodrgn" and not CRYODRGN.exists()):
@@ -166,7 +167,10 @@ def stage_timing(work: Path, results: dict) -> None:
 
 
 def stage_scaling(work: Path, results: dict) -> None:
-    """cryoscape only: one epoch at 5k, 20k, 80k particles (D=64), lazy vs in memory, D=128."""
+    """cryoscape only: one epoch at 5k, 20k (the timing stage's run), 80k particles (D=64), lazy vs in
+    memory, D=128."""
+    if "timing/cryoscape/0" in results:
+        results["scaling/n20k"] = results["timing/cryoscape/0"]
     cases = [("n5k", simulate(work / "train5k", 5_000, 3), ["--in-memory"]),
              ("n20k", simulate(work / "train", 20_000, 1), ["--in-memory"]),
              ("n20k_lazy", work / "train", []),
@@ -177,6 +181,51 @@ def stage_scaling(work: Path, results: dict) -> None:
         if key not in results:
             results[key] = train_ours(data, work / f"scaling_{name}", 1, extra)
             save(work, results)
+
+
+def stage_profile(work: Path, results: dict) -> None:
+    """Where a cryoscape training step spends its time: torch profiler over 40 steps (batch 8, D=64,
+    3×256 networks, zdim 8, bf16 autocast as in the benchmark), after 10 warm-up steps."""
+    if "profile" in results:
+        return
+    from dataclasses import asdict
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from cryoscape.data.images import ImageSource
+    from cryoscape.data.particle_io import load_particles
+    from cryoscape.imaging.grids import fourier_disk_mask
+    from cryoscape.inference.batches import hartley_scale, make_batch
+    from cryoscape.inference.training import TrainConfig, _step_losses, build_model
+
+    table = load_particles(simulate(work / "train", 20_000, 1) / "particles.star")
+    source = ImageSource.from_table(table, lazy=False)
+    config = TrainConfig(kind="vae", zdim=ZDIM, amp=True, D=D, apix=APIX)
+    config.scale = hartley_scale(source, table)
+    model = build_model(asdict(config))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
+    mask, generator, cpu = fourier_disk_mask(D), torch.Generator().manual_seed(0), torch.device("cpu")
+
+    def step(i: int) -> None:
+        index = np.arange(8 * i, 8 * i + 8)
+        batch = make_batch(torch.from_numpy(source.get(index)), table, index, config.scale)
+        loss, _, _ = _step_losses(model, batch, mask, config, generator, cpu)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for i in range(10):
+        step(i)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for i in range(10, 50):
+            step(i)
+        ms = (time.perf_counter() - t0) / 40 * 1000
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    results["profile"] = {"ms_per_step": ms, "top": [[e.key, 100 * e.self_cpu_time_total / total] for e in events[:10]]}
+    save(work, results)
 
 
 def save(work: Path, results: dict) -> None:
@@ -217,13 +266,20 @@ def write_report(results: dict) -> None:
         for name, v in scaling.items():
             lines.append(f"| {name} | {sizes[name]} | {v['epoch_s'][0]:.0f} | {1e6 * v['epoch_s'][0] / sizes[name]:.0f} | {v['peak_mb']:.0f} |")
         lines.append("")
+    if "profile" in results:
+        prof = results["profile"]
+        lines += ["## Where a cryoscape training step spends its time", "",
+                  f"torch profiler, 40 steps of batch 8 (D=64, 3×256 networks, zdim 8, bf16): {prof['ms_per_step']:.0f} ms per step.", "",
+                  "| operation | share of CPU time (%) |", "|---|---|"]
+        lines += [f"| `{name}` | {share:.1f} |" for name, share in prof["top"]]
+        lines.append("")
     (Path(__file__).parent / "vae.md").write_text("\n".join(lines))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/tmp/cryoscape-vae-benchmark", help="folder for data and runs")
-    parser.add_argument("--stage", choices=("all", "accuracy", "timing", "scaling"), default="all")
+    parser.add_argument("--stage", choices=("all", "accuracy", "timing", "profile", "scaling"), default="all")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
     args = parser.parse_args()
     work = Path(args.workdir)
@@ -233,6 +289,8 @@ def main() -> None:
         stage_accuracy(work, results, args.epochs)
     if args.stage in ("all", "timing"):
         stage_timing(work, results)
+    if args.stage in ("all", "profile"):
+        stage_profile(work, results)
     if args.stage in ("all", "scaling"):
         stage_scaling(work, results)
     save(work, results)

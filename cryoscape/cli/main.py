@@ -59,8 +59,14 @@ def command_parser(name: str) -> argparse.ArgumentParser:
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Console messages at the level asked for; the cryoscape logger itself keeps INFO and above, so
+    that run logs written to files (e.g. RUN/run.log) are complete even with --quiet."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=level, handlers=[console])
+    logging.getLogger("cryoscape").setLevel(min(level, logging.INFO))
 
 
 def main(argv: list[str] | None = None) -> int:

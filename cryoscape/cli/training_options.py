@@ -36,8 +36,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
     parser.add_argument("--workers", type=int, default=0,
                         help="data-loading worker processes (default 0: read in the training process)")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                        help="bfloat16 mixed precision for the networks (default: on with CUDA, off on the CPU; "
-                             "on CPUs with AVX512-BF16 or AMX it is about 2x faster)")
+                        help="bfloat16 mixed precision for the networks (default: on where bfloat16 is native: "
+                             "CUDA GPUs, and CPUs with AVX512-BF16 or AMX, where it is about 2x faster)")
     parser.add_argument("--load", choices=("latest",), default=None, help="resume RUN from its last complete epoch")
     parser.add_argument("--seed", type=int, default=0, help="random seed of initialization, batch order and noise (default 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; "
@@ -52,7 +52,7 @@ def run_training(args: argparse.Namespace, config) -> int:
     from cryoscape.data.images import ImageSource
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError, OverwriteError
-    from cryoscape.inference.device import resolve_device
+    from cryoscape.inference.device import bfloat16_is_fast, resolve_device
     from cryoscape.inference.distributed import end_process_group, start_process_group
     from cryoscape.inference.training import train
 
@@ -63,7 +63,7 @@ def run_training(args: argparse.Namespace, config) -> int:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
     group, device = start_process_group(resolve_device(args.device))
     try:
-        config.amp = device.type == "cuda" if args.amp is None else args.amp
+        config.amp = bfloat16_is_fast(device) if args.amp is None else args.amp
         config.num_workers = args.workers
         config.refine_poses, config.pose_lr = args.refine_poses, args.pose_lr
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)

@@ -18,3 +18,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name} requested but torch sees no CUDA device")
     return device
+
+
+def bfloat16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run natively: CUDA GPUs that support it, or CPUs with
+    AVX512-BF16 or AMX (elsewhere torch emulates bfloat16, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -11,7 +11,7 @@ seeded by (seed, epoch, rank): a killed run resumed from its last checkpoint con
 it had not stopped. Under torchrun every process takes its share of each batch (DDP averages the
 gradients), so N processes follow the one-process run within noise.
 
-Run folder: ``config.json``, ``weights.N.pt`` (N = 1, 2, ... written atomically), ``log.csv`` and
+Run folder: ``config.json``, ``run.log`` (the log messages), ``weights.N.pt`` (N = 1, 2, ... written atomically), ``log.csv`` and
 ``loss.png``; VAE runs also ``z.N.npy`` / ``z_var.N.npy`` (latent means and variances (n, zdim) of
 every particle, input order, from the encoder after epoch N) and ``z.npy`` / ``z_var.npy`` of the
 latest epoch; with pose refinement ``refined_particles.star`` (the input particles with their
@@ -278,6 +278,28 @@ def train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: s
     if group.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
+    with _run_log(run if group.is_main else None):
+        return _train(source, table, config, run, resume, device, group, progress)
+
+
+@contextlib.contextmanager
+def _run_log(run: Path | None):
+    """Copy the log messages of a training run into RUN/run.log (appended on resume)."""
+    if run is None:
+        yield
+        return
+    handler = logging.FileHandler(run / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: Path, resume: bool,
+           device: torch.device, group: ProcessGroup, progress: bool) -> torch.nn.Module:
     state = _start(table, source, config, run, resume, device, group)
     config, model = state.config, state.model
     if group.world_size > 1:

@@ -10,7 +10,7 @@ from cryoscape.cli.main import main
 from cryoscape.imaging.fsc import fsc
 from cryoscape.io.mrc import read_map
 
-TRAIN = ["-b", "16", "--lr", "1e-3", "--width", "128", "--depth", "2", "--pe", "geom_lowf", "--device", "cpu", "-q"]
+TRAIN = ["-b", "16", "--lr", "1e-3", "--width", "128", "--depth", "2", "--pe", "geom_lowf", "--device", "cpu", "--no-amp", "-q"]
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,11 @@ from sklearn.metrics import adjusted_rand_score
 
 from cryoscape.cli.main import main
 from cryoscape.imaging.fsc import fsc
+from cryoscape.io.legacy_pickle import write_cryodrgn_poses
 from cryoscape.io.mrc import read_map
 
 SMALL = ["-b", "16", "--lr", "1e-3", "--dec-dim", "128", "--dec-layers", "2", "--enc-dim", "128", "--enc-layers", "2",
-         "--pe", "geom_lowf", "--device", "cpu", "-q"]
+         "--pe", "geom_lowf", "--device", "cpu", "--no-amp", "-q"]
 CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
 
 
@@ -146,10 +147,13 @@ def test_bad_input_gives_one_line_errors(two_states, trained, capsys):
     star = str(two_states / "sim/particles.star")
     empty = two_states / "empty.txt"
     empty.write_text("")
+    few_poses = two_states / "few_poses.pkl"
+    write_cryodrgn_poses(few_poses, np.tile(np.eye(3), (10, 1, 1)), np.zeros((10, 2)))
     cases = [
         (["train-vae", star, "-o", str(two_states / "z0"), "--zdim", "0", *SMALL], "at least 1"),
         (["train-vae", star, "-o", str(trained), "--zdim", "1", *SMALL], "--load latest"),
         (["train-vae", star, "-o", str(two_states / "e"), "--zdim", "1", "--ind", str(empty), *SMALL], "is empty"),
+        (["train-vae", star, "-o", str(two_states / "p"), "--zdim", "1", "--poses", str(few_poses), *SMALL], "10"),
         (["eval-vol", str(trained), "-o", str(two_states / "x")], "needs exactly one of"),
         (["eval-vol", str(trained), "-z", "1", "2", "-o", str(two_states / "x")], "latent dimension is 1"),
         (["eval-images", str(trained), star, "-o", str(trained / "z.npy")], "exists"),

@@ -27,6 +27,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
                         help="decoder residual hidden layers (default 3)")
     parser.add_argument("--pe", choices=("gaussian", "geom_ft", "geom_lowf"), default="gaussian",
                         help="positional encoding of frequencies (default gaussian; geom_lowf suits noisy data)")
+    parser.add_argument("--max-freq", type=float, default=1.0, metavar="F",
+                        help="band limit of the decoder and the loss, as a fraction of Nyquist (default 1: all "
+                             "frequencies to radius D/2-1); F < 1 ignores resolutions finer than 2*apix/F Å and "
+                             "decodes (F)^2 as many points per image, faster where the data hold no signal there")
     parser.add_argument("--refine-poses", action="store_true",
                         help="refine each particle's pose by gradient descent from epoch 2 on (local corrections "
                              "to the given poses); writes RUN/refined_particles.star every epoch")
@@ -65,7 +69,7 @@ def run_training(args: argparse.Namespace, config) -> int:
     try:
         config.amp = bfloat16_is_fast(device) if args.amp is None else args.amp
         config.num_workers = args.workers
-        config.refine_poses, config.pose_lr = args.refine_poses, args.pose_lr
+        config.refine_poses, config.pose_lr, config.max_freq = args.refine_poses, args.pose_lr, args.max_freq
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
         if args.ind is not None:
             from cryoscape.io.selection import read_selection

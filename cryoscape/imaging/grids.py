@@ -73,10 +73,11 @@ def circular_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
     return _radius_2d(D, device) <= radius_px
 
 
-def fourier_disk_mask(D: int, device=None) -> torch.Tensor:
-    """(D, D) bool on the centred Fourier grid: radius <= D/2 − 1 pixels, the origin (DC) excluded.
-    The pixels neural-field losses and encoders use (cryoDRGN's circular mask, DC ignored)."""
-    mask = circular_mask(D, D // 2 - 1, device)
+def fourier_disk_mask(D: int, device=None, radius_px: int | None = None) -> torch.Tensor:
+    """(D, D) bool on the centred Fourier grid: radius <= ``radius_px`` (default D/2 − 1) pixels, the
+    origin (DC) excluded. The pixels neural-field losses and encoders use (cryoDRGN's circular mask,
+    DC ignored)."""
+    mask = circular_mask(D, D // 2 - 1 if radius_px is None else radius_px, device)
     mask[D // 2, D // 2] = False
     return mask
 

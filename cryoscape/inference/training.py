@@ -2,7 +2,7 @@
 VAE (train_vae), in one or several processes.
 
 Loss per batch, on centred, normalized Hartley images (:mod:`cryoscape.inference.batches`) over the
-pixels of :func:`~cryoscape.imaging.grids.fourier_disk_mask` (N_mask of them):
+pixels of :func:`~cryoscape.imaging.grids.fourier_disk_mask` within the decoder's band limit (N_mask):
   mse = mean over images and pixels of (CTF · H[slice] − H[image])²;
   VAE: loss = mse + β · KL / N_mask (KL summed over z, averaged over images; β = 1/zdim by default,
   as cryoDRGN), the encoder reading the phase-flipped image (sign(CTF) · H[image]).
@@ -55,7 +55,8 @@ KINDS = ("homogeneous", "vae")
 @dataclass
 class TrainConfig:
     """Settings of a run; written to ``config.json``. ``zdim`` 0 with kind homogeneous.
-    ``refine_poses``: learn per-particle pose corrections from epoch 2 on (the first epoch forms the
+    ``max_freq``: band limit of the decoder and the loss, a fraction of Nyquist (the field is zero
+    beyond it; 1 = radius D/2 − 1, cryoDRGN's). ``refine_poses``: learn per-particle pose corrections from epoch 2 on (the first epoch forms the
     map with the given poses), SparseAdam with step ``pose_lr`` radians for rotations and
     ``pose_lr`` · D/3 pixels for shifts (a rotation by θ moves the particle's edge by about θ·D/3 px).
     ``D``, ``apix`` (Å), ``scale`` (Hartley normalization) and ``n_particles`` are set from the data."""
@@ -73,6 +74,7 @@ class TrainConfig:
     beta: float | None = None
     invert: bool = False
     use_ctf: bool = True
+    max_freq: float = 1.0
     refine_poses: bool = False
     pose_lr: float = 3e-3
     amp: bool = False
@@ -92,8 +94,10 @@ def build_model(config: dict) -> torch.nn.Module:
     """The untrained model a config describes."""
     if config["kind"] == "vae":
         return HeterogeneousVAE(config["D"], config["zdim"], config["enc_width"], config["enc_depth"], config["width"],
-                                config["depth"], config["encoding"], seed=config["seed"])
-    return NeuralField(config["D"], 0, config["width"], config["depth"], config["encoding"], seed=config["seed"])
+                                config["depth"], config["encoding"], seed=config["seed"],
+                                max_freq=config.get("max_freq", 1.0))
+    return NeuralField(config["D"], 0, config["width"], config["depth"], config["encoding"], seed=config["seed"],
+                       max_freq=config.get("max_freq", 1.0))
 
 
 def decoder_of(model: torch.nn.Module) -> NeuralField:
@@ -304,7 +308,7 @@ def _train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: 
     config, model = state.config, state.model
     if group.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    mask = fourier_disk_mask(config.D, device)
+    mask = fourier_disk_mask(config.D, device, decoder_of(state.model).radius)
     sampler = ParticleBatchSampler(len(table), config.batch_size, shuffle=True, seed=config.seed * 100_003,
                                    rank=group.rank, world_size=group.world_size)
     loader = _loader(source, sampler, config)

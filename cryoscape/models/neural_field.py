@@ -19,13 +19,14 @@ from cryoscape.models.mlp import ResidualMLP
 from cryoscape.models.positional_encoding import PositionalEncoding
 
 
-def half_slice_lattice(D: int, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The decoded half of a D×D slice within radius D/2: flat [y, x] indices (M,) of ky > 0 or
+def half_slice_lattice(D: int, device=None, radius_px: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The decoded half of a D×D slice within ``radius_px`` (default D/2 − 1): flat [y, x] indices (M,) of ky > 0 or
     (ky = 0, kx ≥ 0), flat indices of their mirrors −k (M,) (−1 for the origin), and coordinates
     (M, 3) = (kx, ky, 0) in cycles/pixel."""
     a = torch.arange(D, device=device) - D // 2
     y, x = torch.meshgrid(a, a, indexing="ij")
-    keep = (x ** 2 + y ** 2 <= (D // 2 - 1) ** 2) & ((y > 0) | ((y == 0) & (x >= 0)))
+    radius = D // 2 - 1 if radius_px is None else radius_px
+    keep = (x ** 2 + y ** 2 <= radius ** 2) & ((y > 0) | ((y == 0) & (x >= 0)))
     flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
     xs, ys = x.reshape(-1)[flat], y.reshape(-1)[flat]
     mirror = (-ys + D // 2) * D + (-xs + D // 2)
@@ -38,10 +39,15 @@ class NeuralField(nn.Module):
     """V̂(k, z): positional encoding + residual MLP -> (Re, Im), Hermitian by construction."""
 
     def __init__(self, D: int, zdim: int = 0, width: int = 256, depth: int = 3, encoding: str = "gaussian",
-                 n_freqs: int | None = None, sigma: float = 0.5, activation: str = "relu", seed: int = 0):
+                 n_freqs: int | None = None, sigma: float = 0.5, activation: str = "relu", seed: int = 0,
+                 max_freq: float = 1.0):
         super().__init__()
         if D < 4 or D % 2:
             raise InputError(f"box size must be even and at least 4, got {D}")
+        if not 0 < max_freq <= 1:
+            raise InputError(f"the band limit must be a fraction of Nyquist in (0, 1], got {max_freq}")
+        # band limit in Fourier pixels: the field is zero beyond it (in slices and in maps)
+        self.radius = min(D // 2 - 1, max(1, int(max_freq * D / 2)))
         if zdim < 0:
             raise InputError(f"latent dimension must be >= 0, got {zdim}")
         self.D, self.zdim = D, zdim
@@ -72,9 +78,9 @@ class NeuralField(nn.Module):
 
     def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
-        radius D/2 − 1 (cryoDRGN's mask) and on the unpaired Nyquist row and column."""
+        the band limit (default radius D/2 − 1, cryoDRGN's mask) and on the unpaired Nyquist row and column."""
         D, B = self.D, rotations.shape[0]
-        flat, mirror, coords = half_slice_lattice(D, rotations.device)
+        flat, mirror, coords = half_slice_lattice(D, rotations.device, self.radius)
         points = coords.to(rotations.dtype) @ rotations  # row vectors: (Rᵀ k)ᵀ = kᵀ R, (B, M, 3)
         re, im = self._decode(points.float(), z)
         out = torch.zeros(B, D * D, dtype=re.dtype, device=rotations.device)
@@ -86,13 +92,13 @@ class NeuralField(nn.Module):
     @torch.no_grad()
     def volume(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
         """Real-space map (D, D, D) [z, y, x] of one latent ``z`` (zdim,) (or None), from the field
-        on the full centred lattice within radius D/2 − 1 (half decoded, half by Hermitian symmetry)."""
+        on the full centred lattice within the band limit (half decoded, half by Hermitian symmetry)."""
         D = self.D
         device = next(self.parameters()).device
         a = torch.arange(D, device=device) - D // 2
         kz, ky, kx = torch.meshgrid(a, a, a, indexing="ij")
         kx, ky, kz = kx.reshape(-1), ky.reshape(-1), kz.reshape(-1)
-        inside = kx ** 2 + ky ** 2 + kz ** 2 <= (D // 2 - 1) ** 2
+        inside = kx ** 2 + ky ** 2 + kz ** 2 <= self.radius ** 2
         half = inside & ((kz < 0) | ((kz == 0) & ((ky < 0) | ((ky == 0) & (kx <= 0)))))
         index = torch.nonzero(half).squeeze(1)
         mirror = ((-kz[index] + D // 2) * D + (-ky[index] + D // 2)) * D + (-kx[index] + D // 2)

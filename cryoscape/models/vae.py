@@ -16,10 +16,10 @@ from cryoscape.models.neural_field import NeuralField
 
 class HeterogeneousVAE(nn.Module):
     def __init__(self, D: int, zdim: int, enc_width: int = 256, enc_depth: int = 3, dec_width: int = 256,
-                 dec_depth: int = 3, encoding: str = "gaussian", seed: int = 0):
+                 dec_depth: int = 3, encoding: str = "gaussian", seed: int = 0, max_freq: float = 1.0):
         super().__init__()
         self.encoder = ImageEncoder(D, zdim, enc_width, enc_depth)
-        self.decoder = NeuralField(D, zdim, dec_width, dec_depth, encoding, seed=seed)
+        self.decoder = NeuralField(D, zdim, dec_width, dec_depth, encoding, seed=seed, max_freq=max_freq)
 
     def forward(self, encoder_input: torch.Tensor, rotations: torch.Tensor,
                 noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -112,3 +112,18 @@ def test_bad_shapes_are_refused():
     field = NeuralField(16, zdim=2, width=8, depth=0)
     with pytest.raises(InputError, match="z of shape"):
         field.slices(torch.eye(3)[None])
+
+
+def test_band_limit_zeroes_slices_and_maps_beyond_it():
+    field = NeuralField(32, zdim=0, width=32, depth=1, max_freq=0.5)
+    assert field.radius == 8
+    a = torch.arange(32) - 16
+    y, x = torch.meshgrid(a, a, indexing="ij")
+    slices = field.slices(random_rotations(3, generator=torch.Generator().manual_seed(1)))
+    assert torch.all(slices[:, x ** 2 + y ** 2 > 64] == 0) and torch.all(slices[:, x ** 2 + y ** 2 <= 49] != 0)
+    ft = fft3_center(field.volume())
+    z3, y3, x3 = torch.meshgrid(a, a, a, indexing="ij")
+    r2 = x3 ** 2 + y3 ** 2 + z3 ** 2
+    assert ft[r2 > 64].abs().max() < 1e-4 * ft[r2 <= 64].abs().max()
+    with pytest.raises(InputError, match="fraction of Nyquist"):
+        NeuralField(32, max_freq=1.5)

@@ -39,6 +39,7 @@ CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
 ARCH = ["--enc-dim", "256", "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-b", "8"]
 D, APIX, ZDIM = 64, 1.4, 8
+DEVICE = "cpu"  # --device: cryoscape's device (cryoDRGN takes the GPU by itself when torch sees one)
 
 
 def sh(cmd: list, log: Path | None = None) -> tuple[float, float]:
@@ -68,7 +69,7 @@ def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
 
 def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
     seconds, peak = sh([CRYOSCAPE, "train-vae", data / "particles.star", "-o", run, "--zdim", ZDIM, "-n", epochs,
-                        *ARCH, "--amp", "--device", "cpu", "--force", *extra], run.with_suffix(".log"))
+                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], run.with_suffix(".log"))
     rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
 
@@ -291,7 +292,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
     parser.add_argument("--max-freq", type=float, default=1.0,
                         help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
+    parser.add_argument("--device", default="cpu", help="cryoscape's device: cpu (default) or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}

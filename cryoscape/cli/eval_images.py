@@ -31,7 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import logging
-    from dataclasses import fields
 
     import numpy as np
     from torch.utils.data import DataLoader
@@ -48,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     if saved["kind"] != "vae":
         raise InputError(f"{args.run} is a {saved['kind']} run; eval-images needs a VAE run (train-vae)")
     outputs = [check_output(args.output, args.force)] + ([check_output(args.out_var, args.force)] if args.out_var else [])
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(TrainConfig)}})
+    config = TrainConfig.from_dict(saved)
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
                            require_ctf=config.use_ctf)
     if table.box_size != config.D:

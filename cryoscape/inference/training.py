@@ -85,6 +85,12 @@ class TrainConfig:
     scale: float = 1.0
     n_particles: int = 0
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> "TrainConfig":
+        """The settings of a ``config.json`` (keys this version does not know are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+
     @property
     def kl_weight(self) -> float:
         return (1.0 / self.zdim if self.beta is None else self.beta) if self.kind == "vae" else 0.0
@@ -231,9 +237,8 @@ def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: 
     """The state of a new or resumed run."""
     if resume:
         saved = json.loads((run / "config.json").read_text())
-        names = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{**{k: v for k, v in saved.items() if k in names}, "epochs": config.epochs,
-                                "num_workers": config.num_workers, "amp": config.amp})
+        config = replace(TrainConfig.from_dict(saved), epochs=config.epochs, num_workers=config.num_workers,
+                         amp=config.amp)
     if resume and not available_epochs(run):
         log.info("%s holds no complete epoch yet: starting it afresh", run)
         resume = False

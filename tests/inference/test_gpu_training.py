@@ -18,14 +18,6 @@ ARGS = ["--zdim", "1", "-n", "4", "-b", "16", "--lr", "1e-3", "--dec-dim", "128"
         "128", "--enc-layers", "2", "--pe", "geom_lowf", "-q"]
 
 
-@pytest.fixture(scope="module")
-def two_states(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gpu")
-    assert main(["simulate", "adk_closed", "adk_open", "-o", str(out / "sim"), "-n", "2000", "--box", "32",
-                 "--apix", "3.0", "--max-shift", "2", "--snr", "1", "--seed", "1", "-q"]) == 0
-    return out
-
-
 def _ari(two_states, run) -> float:
     labels = np.load(two_states / "sim/labels.npz")["component"]
     return adjusted_rand_score(labels, KMeans(2, n_init=10, random_state=0).fit_predict(np.load(run / "z.npy")))

@@ -26,15 +26,6 @@ CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
 
 
 @pytest.fixture(scope="module")
-def two_states(tmp_path_factory):
-    """adk closed and open (two components), D=32, 3 Å/px, SNR 1, 2000 particles."""
-    out = tmp_path_factory.mktemp("vae")
-    assert main(["simulate", "adk_closed", "adk_open", "-o", str(out / "sim"), "-n", "2000", "--box", "32",
-                 "--apix", "3.0", "--max-shift", "2", "--snr", "1", "--seed", "1", "-q"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def trained(two_states):
     run = two_states / "run"
     assert main(["train-vae", str(two_states / "sim/particles.star"), "-o", str(run), "--zdim", "1", "-n", "4",

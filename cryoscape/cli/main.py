@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
     "eval-images": ("cryoscape.cli.eval_images", "encode particles with a trained VAE: latent means and variances"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
+    "analyze": ("cryoscape.cli.analyze", "latent space of a VAE run: PCA, UMAP, k-means maps, PC traversals, plots"),
+    "landscape": ("cryoscape.cli.landscape", "volume-space analysis: PCA and clustering of maps sampled across the latent space"),
+    "trajectory": ("cryoscape.cli.trajectory", "maps along a path through the data in latent space, with a ChimeraX movie script"),
+    "select": ("cryoscape.cli.select", "write a subset of particles (.star/.cs) by cluster, latent region or index file"),
+    "report": ("cryoscape.cli.report", "one self-contained HTML report of a run: interactive latents, losses, maps"),
 }
 
 log = logging.getLogger("cryoscape")

@@ -21,3 +21,23 @@ def parse_epoch(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an epoch number or 'latest', got {text!r}") from None
+
+
+def parse_int_list(text: str) -> list[int]:
+    """'0,3,7' -> [0, 3, 7]."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def parse_range(text: str) -> tuple[int, float, float]:
+    """'DIM:MIN:MAX' (DIM 1-based) -> (0-based column, min, max)."""
+    try:
+        dim, low, high = text.split(":")
+        column = int(dim) - 1
+        if column < 0:
+            raise ValueError
+        return column, float(low), float(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DIM:MIN:MAX with DIM counted from 1, got {text!r}") from None

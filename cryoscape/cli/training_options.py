@@ -71,6 +71,8 @@ def run_training(args: argparse.Namespace, config) -> int:
         config.num_workers = args.workers
         config.refine_poses, config.pose_lr, config.max_freq = args.refine_poses, args.pose_lr, args.max_freq
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
+        config.particles = str(Path(args.particles).resolve())
+        config.ind = str(Path(args.ind).resolve()) if args.ind else ""
         if args.ind is not None:
             from cryoscape.io.selection import read_selection
 

@@ -14,7 +14,8 @@ import numpy as np
 from cryoscape.errors import InputError
 
 
-def _centered_fft3(volume: np.ndarray) -> np.ndarray:
+def centered_fft3(volume: np.ndarray) -> np.ndarray:
+    """Centred 3D Fourier transform (origin at index D//2) of a real map."""
     return np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(volume)))
 
 
@@ -65,15 +66,21 @@ def fsc(volume_a: np.ndarray, volume_b: np.ndarray, apix: float = 1.0, mask: np.
         if mask.shape != a.shape:
             raise InputError(f"mask shape {mask.shape} differs from the maps' {a.shape}")
         a, b = a * mask, b * mask
-    D = a.shape[0]
-    fa, fb = _centered_fft3(a), _centered_fft3(b)
+    return fsc_of_transforms(centered_fft3(a), centered_fft3(b), apix)
+
+
+def fsc_of_transforms(fa: np.ndarray, fb: np.ndarray, apix: float = 1.0) -> FSCCurve:
+    """FSC of two maps given by their centred 3D transforms (:func:`centered_fft3`), so that a map
+    compared with many others is transformed once."""
+    D = fa.shape[0]
     shells = shell_index_3d(D).ravel()
     n = D // 2 + 1
     keep = shells < n
     s = shells[keep]
-    cross = np.bincount(s, weights=np.real(fa.ravel()[keep] * np.conj(fb.ravel()[keep])), minlength=n)
-    pa = np.bincount(s, weights=np.abs(fa.ravel()[keep]) ** 2, minlength=n)
-    pb = np.bincount(s, weights=np.abs(fb.ravel()[keep]) ** 2, minlength=n)
+    a, b = fa.ravel()[keep], fb.ravel()[keep]
+    cross = np.bincount(s, weights=np.real(a * np.conj(b)), minlength=n)
+    pa = np.bincount(s, weights=np.abs(a) ** 2, minlength=n)
+    pb = np.bincount(s, weights=np.abs(b) ** 2, minlength=n)
     denom = np.sqrt(pa * pb)
     curve = np.divide(cross, denom, out=np.zeros(n), where=denom > 0)
     return FSCCurve(frequency=np.arange(n) / D, fsc=curve, apix=float(apix))

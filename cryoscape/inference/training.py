@@ -59,7 +59,9 @@ class TrainConfig:
     beyond it; 1 = radius D/2 − 1, cryoDRGN's). ``refine_poses``: learn per-particle pose corrections from epoch 2 on (the first epoch forms the
     map with the given poses), SparseAdam with step ``pose_lr`` radians for rotations and
     ``pose_lr`` · D/3 pixels for shifts (a rotation by θ moves the particle's edge by about θ·D/3 px).
-    ``D``, ``apix`` (Å), ``scale`` (Hartley normalization) and ``n_particles`` are set from the data."""
+    ``D``, ``apix`` (Å), ``scale`` (Hartley normalization) and ``n_particles`` are set from the data;
+    ``particles`` and ``ind`` are the absolute paths of the particle file and index file (if any) that
+    the run was trained on, for the analysis commands."""
 
     kind: str = "homogeneous"
     epochs: int = 20
@@ -84,6 +86,8 @@ class TrainConfig:
     apix: float = 0.0
     scale: float = 1.0
     n_particles: int = 0
+    particles: str = ""
+    ind: str = ""
 
     @classmethod
     def from_dict(cls, saved: dict) -> "TrainConfig":
@@ -414,3 +418,17 @@ def generate_volume(model: torch.nn.Module, config: dict, z: torch.Tensor | None
     if config["kind"] == "vae" and z is None:
         raise InputError("this run is a VAE: give latent values")
     return (decoder_of(model).volume(z) * config["scale"]).cpu().numpy().astype(np.float32)
+
+
+def generate_volumes(model: torch.nn.Module, config: dict, z: np.ndarray, batch: int = 4):
+    """Maps (D, D, D) float32 of the latents ``z`` (n, zdim), yielded in order; ``batch`` maps are
+    decoded per network pass (faster than one by one; memory grows with it)."""
+    if config["kind"] != "vae":
+        raise InputError("only a VAE run (train-vae) generates maps from latent values")
+    z = np.asarray(z, dtype=np.float32).reshape(len(z), -1)
+    if z.shape[1] != config["zdim"]:
+        raise InputError(f"the run's latent dimension is {config['zdim']}, the latents have {z.shape[1]} numbers")
+    device = next(model.parameters()).device
+    for s in range(0, len(z), batch):
+        maps = decoder_of(model).volumes(torch.from_numpy(z[s:s + batch]).to(device)) * config["scale"]
+        yield from maps.cpu().numpy().astype(np.float32)

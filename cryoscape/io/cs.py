@@ -110,3 +110,9 @@ def rotations_to_cs_pose(rotations: np.ndarray) -> np.ndarray:
 
     Rt = np.swapaxes(np.asarray(rotations, dtype=np.float64), -1, -2)
     return np.asarray(matrix_to_axis_angle(Rt), dtype=np.float64)
+
+
+def write_cs_subset(source: str | Path, index: np.ndarray, path: str | Path, force: bool = False) -> Path:
+    """Write the particles ``index`` (0-based rows, in that order) of the .cs file ``source`` to
+    ``path``, every field kept (paths stay relative to the cryoSPARC project, as cryoSPARC expects)."""
+    return write_cs(path, read_cs(source)[np.asarray(index)], force=force)

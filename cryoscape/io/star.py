@@ -180,3 +180,38 @@ def _format_token(v) -> str:
     if s == "" or any(ch.isspace() for ch in s):
         return '"' + s + '"'
     return s
+
+
+def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, force: bool = False) -> Path:
+    """Write the particles ``index`` (0-based rows of the particle table, in that order) of the star
+    file ``source`` to ``path``, every block and column kept as they are (optics groups included);
+    relative stack paths in ``rlnImageName`` are rewritten relative to the new file's folder."""
+    import os  # noqa: PLC0415
+
+    source = check_input(source, "star file")
+    blocks = _parse(source)
+    tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
+    name = "particles" if "particles" in tables else max((n for n in tables if n != "optics"), key=lambda n: len(tables[n]))
+    particles = tables[name].iloc[np.asarray(index)].reset_index(drop=True).copy()
+    path = check_output(path, force)
+    old, new = Path(os.path.abspath(source.parent)), Path(os.path.abspath(path.parent))
+    if old != new and "rlnImageName" in particles.columns:
+        def moved(image: str) -> str:
+            number, _, stack = str(image).partition("@")
+            if not stack or os.path.isabs(stack):
+                return str(image)
+            return f"{number}@{os.path.relpath(old / stack, new)}"
+
+        particles["rlnImageName"] = particles["rlnImageName"].astype(str).map(moved)
+    with open(path, "w") as f:
+        for block, content in blocks.items():
+            f.write("\n# version 30001\n\n")
+            if block == name:
+                _write_block(f, block, particles)
+            elif isinstance(content, pd.DataFrame):
+                _write_block(f, block, content)
+            else:
+                f.write(f"data_{block}\n\n")
+                f.writelines(f"_{key.lstrip('_')} {_format_token(value)}\n" for key, value in content.items())
+                f.write("\n")
+    return path

@@ -93,6 +93,12 @@ class NeuralField(nn.Module):
     def volume(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
         """Real-space map (D, D, D) [z, y, x] of one latent ``z`` (zdim,) (or None), from the field
         on the full centred lattice within the band limit (half decoded, half by Hermitian symmetry)."""
+        return self.volumes(None if z is None else z.reshape(1, -1), chunk)[0]
+
+    @torch.no_grad()
+    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
+        """Real-space maps (B, D, D, D) [z, y, x] of latents ``z`` (B, zdim) (None: one map of a
+        homogeneous field), decoded together, ``chunk`` points per network call over all B maps."""
         D = self.D
         device = next(self.parameters()).device
         a = torch.arange(D, device=device) - D // 2
@@ -103,10 +109,12 @@ class NeuralField(nn.Module):
         index = torch.nonzero(half).squeeze(1)
         mirror = ((-kz[index] + D // 2) * D + (-ky[index] + D // 2)) * D + (-kx[index] + D // 2)
         coords = torch.stack([kx, ky, kz], dim=-1)[index].float() / D
-        ft = torch.zeros(D ** 3, dtype=torch.complex64, device=device)
-        zb = None if z is None else z.reshape(1, -1).float().to(device)
-        for s in range(0, len(index), chunk):
-            value = self.fourier(coords[None, s:s + chunk], zb)[0]
-            ft[index[s:s + chunk]] = value
-            ft[mirror[s:s + chunk]] = value.conj()
-        return ifft3_center(ft.reshape(D, D, D)).real
+        zb = None if z is None else z.reshape(z.shape[0], -1).float().to(device)
+        B = 1 if zb is None else zb.shape[0]
+        ft = torch.zeros(B, D ** 3, dtype=torch.complex64, device=device)
+        step = max(1, chunk // B)
+        for s in range(0, len(index), step):
+            value = self.fourier(coords[None, s:s + step].expand(B, -1, -1), zb)
+            ft[:, index[s:s + step]] = value
+            ft[:, mirror[s:s + step]] = value.conj()
+        return ifft3_center(ft.reshape(B, D, D, D)).real

@@ -1,0 +1,117 @@
+"""The ground truth of a run trained on a ``cryoscape simulate`` dataset, and scores against it.
+
+A simulated dataset's folder holds ``labels.npz`` (component and conformation of every particle,
+−1 for junk) and ``simulation.json`` (the ground-truth maps ``gt/*.mrc``, component by component,
+conformations in order). A run records the particle file and index file it was trained on
+(``config.json``: ``particles``, ``ind``), so its particles' truth is found without being asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from cryoscape.analysis.clustering_metrics import adjusted_rand_index
+from cryoscape.errors import InputError
+from cryoscape.imaging.fsc import centered_fft3, fsc_of_transforms
+from cryoscape.io.mrc import read_map
+from cryoscape.io.selection import read_selection
+
+
+@dataclass
+class SimulationTruth:
+    """Per-particle truth of a run's particles (run order): ``component`` and ``conformation``
+    (N,) (−1 for junk); ``names`` of the components; ``maps[c][k]`` the path of the map of component c
+    in conformation k."""
+
+    folder: Path
+    component: np.ndarray
+    conformation: np.ndarray
+    names: list[str]
+    maps: list[list[Path]]
+
+    @property
+    def n_conformations(self) -> list[int]:
+        return [len(m) for m in self.maps]
+
+    def read_maps(self, component: int) -> np.ndarray:
+        """(K, D, D, D) ground-truth maps of ``component``, conformation order."""
+        return np.stack([read_map(p)[0] for p in self.maps[component]])
+
+
+def find_truth(config: dict, particles: str | Path | None = None) -> SimulationTruth | None:
+    """The truth of a run's particles if they come from ``cryoscape simulate`` (``particles``
+    overrides the run's recorded particle file); None otherwise."""
+    source = Path(particles) if particles else Path(config["particles"]) if config.get("particles") else None
+    if source is None:
+        return None
+    folder = source.parent
+    if not (folder / "labels.npz").exists() or not (folder / "simulation.json").exists():
+        return None
+    with np.load(folder / "labels.npz") as saved:
+        component, conformation = saved["component"], saved["conformation"]
+    summary = json.loads((folder / "simulation.json").read_text())
+    if config.get("ind"):
+        index = read_selection(Path(config["ind"]), len(component))
+        component, conformation = component[index], conformation[index]
+    if config.get("n_particles") and len(component) != config["n_particles"]:
+        raise InputError(f"{folder}/labels.npz has {len(component)} particles, the run {config['n_particles']}")
+    maps, start = [], 0
+    for comp in summary["components"]:
+        n = comp["n_conformations"]
+        maps.append([folder / p for p in summary["ground_truth_maps"][start:start + n]])
+        start += n
+    return SimulationTruth(folder, component, conformation, [c["name"] for c in summary["components"]], maps)
+
+
+def truth_labels(truth: SimulationTruth) -> tuple[np.ndarray, str]:
+    """The labels that clusters should recover: components if there are several, else conformations."""
+    if len(truth.names) > 1:
+        return truth.component, "component"
+    return truth.conformation, "conformation"
+
+
+def cluster_purity(true: np.ndarray, labels: np.ndarray, k: int) -> list[dict]:
+    """Per cluster: size, majority true label, the fraction of the cluster that carries it, and the
+    mean and standard deviation of the true labels (meaningful for ordered conformations)."""
+    rows = []
+    for c in range(k):
+        members = true[labels == c]
+        if len(members) == 0:
+            rows.append({"cluster": c, "size": 0, "majority": -1, "purity": float("nan"), "mean": float("nan"),
+                         "std": float("nan")})
+            continue
+        values, counts = np.unique(members, return_counts=True)
+        rows.append({"cluster": c, "size": int(len(members)), "majority": int(values[np.argmax(counts)]),
+                     "purity": float(counts.max() / len(members)), "mean": float(members.mean()),
+                     "std": float(members.std())})
+    return rows
+
+
+def match_maps(maps: list[np.ndarray], references: np.ndarray, apix: float) -> list[dict]:
+    """For each map, the reference (K, D, D, D) it agrees with best (largest area under the FSC):
+    its index, the FSC area and the FSC=0.5 resolution (Å)."""
+    ref_ft = [centered_fft3(r) for r in references]
+    rows = []
+    for volume in maps:
+        ft = centered_fft3(volume)
+        curves = [fsc_of_transforms(ft, r, apix) for r in ref_ft]
+        best = int(np.argmax([c.auc() for c in curves]))
+        rows.append({"reference": best, "auc": curves[best].auc(), "resolution_A": curves[best].resolution_A(0.5)})
+    return rows
+
+
+def clustering_scores(truth: SimulationTruth, labels: np.ndarray, pc1: np.ndarray) -> dict:
+    """ARI of the clusters against the true components (or conformations of a single component), and
+    for a single component |Spearman| between the particles' PC1 and their true conformation (does
+    the latent order the motion?)."""
+    true, kind = truth_labels(truth)
+    real = true >= 0
+    scores = {"against": kind, "ari": adjusted_rand_index(true[real], labels[real])}
+    if kind == "conformation":
+        scores["spearman_pc1"] = float(abs(spearmanr(pc1[real], true[real]).statistic))
+    return scores

@@ -1,0 +1,47 @@
+"""A VAE run's model and latents, and maps generated at latents (a numbered series with their latents
+and a picture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from cryoscape.analysis import plots
+from cryoscape.analysis.latent import check_latents
+from cryoscape.errors import InputError
+from cryoscape.inference.training import generate_volumes, load_model
+from cryoscape.io.mrc import write_map
+
+
+def load_vae(run: Path, epoch, device, command: str):
+    """(model on ``device``, config, epoch) of a VAE run; InputError for a homogeneous run."""
+    model, config, epoch = load_model(run, epoch)
+    if config["kind"] != "vae":
+        raise InputError(f"{run} is a {config['kind']} run; {command} needs a VAE run (train-vae)")
+    return (model if device is None else model.to(device)), config, epoch
+
+
+def load_run_latents(run: Path, config: dict, epoch: int, z_file: str | Path | None = None) -> np.ndarray:
+    """The latent means of epoch ``epoch`` (RUN/z.E.npy), or of ``z_file`` (e.g. from eval-images)."""
+    path = Path(z_file) if z_file else run / f"z.{epoch}.npy"
+    if not path.exists():
+        raise InputError(f"no latents for epoch {epoch}: {path} does not exist" if not z_file else f"{path} does not exist")
+    z = check_latents(np.load(path, allow_pickle=False), str(path))
+    if z.shape[1] != config["zdim"]:
+        raise InputError(f"{path} holds {z.shape[1]}-dimensional latents, the run's are {config['zdim']}-dimensional")
+    return z
+
+
+def write_maps(model, config: dict, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool) -> list[np.ndarray]:
+    """Maps at latents ``z`` as folder/vol_###.mrc, their latents in z_values.txt and a projections PNG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    maps = []
+    volumes = generate_volumes(model, config, z, batch)
+    for i, volume in enumerate(tqdm(volumes, total=len(z), desc=title, unit="map", disable=None if progress else True)):
+        write_map(folder / f"vol_{i:03d}.mrc", volume, config["apix"])
+        maps.append(volume)
+    np.savetxt(folder / "z_values.txt", z, fmt="%.6g")
+    plots.map_projections(maps, folder / "projections.png", [f"{title} {i}" for i in range(len(maps))])
+    return maps

@@ -1,0 +1,144 @@
+"""PNG figures of the analysis commands (matplotlib, Agg backend; no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: str,
+                     labels: np.ndarray | None = None, centers: np.ndarray | None = None) -> Path:
+    """Two panels of a 2-D embedding (N, 2): particle density (hexbin, log counts) and the particles
+    coloured by cluster ``labels`` with the cluster numbers at ``centers`` (k, 2)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), dpi=110)
+    x, y = coords[:, 0], coords[:, 1]
+    hb = axes[0].hexbin(x, y, gridsize=60, bins="log", cmap="viridis", mincnt=1)
+    fig.colorbar(hb, ax=axes[0], label="particles per bin (log)")
+    axes[0].set_title(f"{title}: density")
+    if labels is None:
+        axes[1].scatter(x, y, s=_point_size(len(x)), alpha=0.5, lw=0, color="tab:blue", rasterized=True)
+    else:
+        axes[1].scatter(x, y, c=labels, s=_point_size(len(x)), cmap=_cluster_cmap(labels), alpha=0.6, lw=0,
+                        rasterized=True)
+        if centers is not None:
+            for k, (cx, cy) in enumerate(centers):
+                axes[1].annotate(str(k), (cx, cy), ha="center", va="center", fontsize=8, weight="bold",
+                                 bbox=dict(boxstyle="circle,pad=0.2", fc="white", alpha=0.8, lw=0.5))
+    axes[1].set_title(f"{title}: {'clusters' if labels is not None else 'particles'}")
+    for ax in axes:
+        ax.set_xlabel(axis_names[0])
+        ax.set_ylabel(axis_names[1])
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def colored_embedding(coords: np.ndarray, values: np.ndarray, path: Path, axis_names: tuple[str, str], title: str,
+                      label: str, categorical: bool) -> Path:
+    """A 2-D embedding (N, 2) coloured by per-particle ``values`` (a label or a continuous quantity)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
+    cmap = _cluster_cmap(values) if categorical else "viridis"
+    sc = ax.scatter(coords[:, 0], coords[:, 1], c=values, s=_point_size(len(values)), cmap=cmap, alpha=0.7, lw=0,
+                    rasterized=True)
+    fig.colorbar(sc, ax=ax, label=label)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: str, ticks=None) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.3 * len(values) + 2), 3.5), dpi=110)
+    positions = np.arange(len(values))
+    ax.bar(positions, values, color="tab:blue")
+    ax.set_xticks(positions, ticks if ticks is not None else [str(i) for i in positions],
+                  fontsize=8 if len(values) <= 30 else 6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def map_projections(maps: list[np.ndarray], path: Path, titles: list[str], columns: int = 5) -> Path:
+    """A grid of maps, each shown as its projections along z, y and x (sums of the density), side by
+    side, on one grey scale per map."""
+    plt = _pyplot()
+    rows = -(-len(maps) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 1.25 * rows + 0.3), dpi=100, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, volume, title in zip(axes.ravel(), maps, titles):
+        views = [volume.sum(axis=a) for a in range(3)]
+        strip = np.concatenate([(v - v.min()) / (np.ptp(v) or 1.0) for v in views], axis=1)
+        ax.imshow(strip, cmap="gray", origin="lower")
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def line_plot(x: np.ndarray, series: dict[str, np.ndarray], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=110)
+    for name, y in series.items():
+        ax.plot(x, y, marker="o", ms=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _point_size(n: int) -> float:
+    return float(np.clip(2000.0 / max(n, 1), 0.3, 12.0))
+
+
+def _cluster_cmap(labels: np.ndarray) -> str:
+    return "tab10" if len(np.unique(labels)) <= 10 else "tab20"
+
+
+def path_figure(coords: np.ndarray, path_coords: np.ndarray, map_coords: np.ndarray, path: Path,
+                axis_names: tuple[str, str], title: str) -> Path:
+    """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.2, 5), dpi=110)
+    ax.hexbin(coords[:, 0], coords[:, 1], gridsize=60, bins="log", cmap="Greys", mincnt=1)
+    ax.plot(path_coords[:, 0], path_coords[:, 1], "-", color="tab:red", lw=1.2, label="path through the data")
+    ax.scatter(map_coords[:, 0], map_coords[:, 1], color="tab:red", s=25, zorder=3, label="maps")
+    for i, (x, y) in enumerate(map_coords):
+        ax.annotate(str(i), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

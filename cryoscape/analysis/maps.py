@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from cryoscape.analysis import plots
 from cryoscape.analysis.latent import check_latents
 from cryoscape.errors import InputError
+from cryoscape.imaging.fft import downsample_volume
 from cryoscape.inference.training import generate_volumes, load_model
 from cryoscape.io.mrc import write_map
 
@@ -34,14 +36,26 @@ def load_run_latents(run: Path, config: dict, epoch: int, z_file: str | Path | N
     return z
 
 
-def write_maps(model, config: dict, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool) -> list[np.ndarray]:
-    """Maps at latents ``z`` as folder/vol_###.mrc, their latents in z_values.txt and a projections PNG."""
-    folder.mkdir(parents=True, exist_ok=True)
-    maps = []
+def decoded_maps(model, config: dict, z: np.ndarray, batch: int, desc: str, progress: bool,
+                 downsample: int | None = None):
+    """Maps (D, D, D) of latents ``z`` (n, zdim), in order, with a progress bar; Fourier-cropped to
+    ``downsample`` voxels if given (the voxel then grows by D/downsample)."""
     volumes = generate_volumes(model, config, z, batch)
-    for i, volume in enumerate(tqdm(volumes, total=len(z), desc=title, unit="map", disable=None if progress else True)):
-        write_map(folder / f"vol_{i:03d}.mrc", volume, config["apix"])
+    for volume in tqdm(volumes, total=len(z), desc=desc, unit="map", disable=None if progress else True):
+        yield downsample_volume(torch.from_numpy(volume), downsample).numpy() if downsample else volume
+
+
+def write_maps(model, config: dict, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool,
+               downsample: int | None = None, picture: bool = True) -> list[np.ndarray]:
+    """Maps at latents ``z`` as folder/vol_###.mrc, their latents in z_values.txt and (``picture``)
+    their projections in projections.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    apix = config["apix"] * (config["D"] / downsample if downsample else 1.0)
+    maps = []
+    for i, volume in enumerate(decoded_maps(model, config, z, batch, title, progress, downsample)):
+        write_map(folder / f"vol_{i:03d}.mrc", volume, apix)
         maps.append(volume)
     np.savetxt(folder / "z_values.txt", z, fmt="%.6g")
-    plots.map_projections(maps, folder / "projections.png", [f"{title} {i}" for i in range(len(maps))])
+    if picture:
+        plots.map_projections(maps, folder / "projections.png", [f"{title} {i}" for i in range(len(maps))])
     return maps

@@ -29,7 +29,7 @@ def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str]
     if labels is None:
         axes[1].scatter(x, y, s=_point_size(len(x)), alpha=0.5, lw=0, color="tab:blue", rasterized=True)
     else:
-        axes[1].scatter(x, y, c=labels, s=_point_size(len(x)), cmap=_cluster_cmap(labels), alpha=0.6, lw=0,
+        axes[1].scatter(x, y, c=labels, s=2 * _point_size(len(x)), cmap=_cluster_cmap(labels), alpha=0.9, lw=0,
                         rasterized=True)
         if centers is not None:
             for k, (cx, cy) in enumerate(centers):
@@ -138,6 +138,59 @@ def path_figure(coords: np.ndarray, path_coords: np.ndarray, map_coords: np.ndar
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def mask_slices(volume: np.ndarray, mask: np.ndarray, path: Path, title: str) -> Path:
+    """Central slices (z, y, x) of a map with a mask's outline drawn over them."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), dpi=110)
+    c = volume.shape[0] // 2
+    for ax, name, image, outline in zip(axes, ("z", "y", "x"), (volume[c], volume[:, c], volume[:, :, c]),
+                                        (mask[c], mask[:, c], mask[:, :, c])):
+        ax.imshow(image, cmap="gray", origin="lower")
+        ax.contour(outline.astype(float), levels=[0.5], colors="tab:red", linewidths=1)
+        ax.set_title(f"central {name} slice", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def pair_scatter(coords: np.ndarray, labels: np.ndarray, path: Path, axis_prefix: str, explained: np.ndarray,
+                 title: str, sizes: np.ndarray | None = None) -> Path:
+    """Scatter of consecutive coordinate pairs (1-2, 2-3) coloured by ``labels``, point area ∝ ``sizes``."""
+    plt = _pyplot()
+    pairs = [(0, 1), (1, 2)] if coords.shape[1] >= 3 else [(0, 1)]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), dpi=110, squeeze=False)
+    area = 10.0 if sizes is None else 5 + 120 * np.asarray(sizes) / max(np.max(sizes), 1)
+    for ax, (i, j) in zip(axes[0], pairs):
+        sc = ax.scatter(coords[:, i], coords[:, j], c=labels, s=area, cmap=_cluster_cmap(labels), alpha=0.8,
+                        edgecolors="k", linewidths=0.3)
+        ax.set_xlabel(f"{axis_prefix}{i + 1} ({100 * explained[i]:.1f}%)")
+        ax.set_ylabel(f"{axis_prefix}{j + 1} ({100 * explained[j]:.1f}%)")
+    fig.colorbar(sc, ax=axes[0, -1], label="state")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def density(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: str) -> Path:
+    """Hexbin density (log counts) of many points (N, 2)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
+    hb = ax.hexbin(coords[:, 0], coords[:, 1], gridsize=60, bins="log", cmap="viridis", mincnt=1)
+    fig.colorbar(hb, ax=ax, label="particles per bin (log)")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

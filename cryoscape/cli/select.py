@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coords", default=None, metavar="COORDS.npy",
                         help="per-particle coordinates (N, d): umap.npy, z_pca.npy or z.npy of a run")
     parser.add_argument("--polygon", type=parse_float_list, default=None, metavar="X1,Y1,X2,Y2,...",
-                        help="keep particles whose first two coordinates lie inside this polygon (3+ vertices)")
+                        help="keep particles whose first two coordinates lie inside this polygon (3+ vertices); "
+                             "write --polygon=-1,2,... when the first number is negative")
     parser.add_argument("--range", type=parse_range, action="append", default=[], metavar="DIM:MIN:MAX",
                         help="keep particles with MIN <= coordinate DIM (from 1) <= MAX; may be repeated")
     parser.add_argument("--run-ind", default=None, metavar="INDEX_FILE",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import time
 from contextlib import contextmanager
@@ -48,3 +49,17 @@ def git_revision() -> str:
                               cwd=Path(__file__).parent).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def sh(cmd: list, log: Path | None = None) -> tuple[float, float]:
+    """Run ``cmd`` under /usr/bin/time; (wall seconds, peak resident memory MiB)."""
+    timed = ["/usr/bin/time", "-f", "PEAK_KB %M", *map(str, cmd)]
+    t0 = time.perf_counter()
+    out = subprocess.run(timed, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if log is not None:
+        log.write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"failed ({out.returncode}): {' '.join(map(str, cmd))}\n{out.stderr[-3000:]}")
+    peak = re.findall(r"PEAK_KB (\d+)", out.stderr)
+    return seconds, int(peak[-1]) / 1024 if peak else float("nan")

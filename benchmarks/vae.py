@@ -25,7 +25,6 @@ import argparse
 import json
 import pickle
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,27 +32,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description  # noqa: E402
+from common import git_revision, machine_description, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
 ARCH = ["--enc-dim", "256", "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-b", "8"]
 D, APIX, ZDIM = 64, 1.4, 8
 DEVICE = "cpu"  # --device: cryoscape's device (cryoDRGN takes the GPU by itself when torch sees one)
-
-
-def sh(cmd: list, log: Path | None = None) -> tuple[float, float]:
-    """Run ``cmd`` under /usr/bin/time; (wall seconds, peak resident memory MiB)."""
-    timed = ["/usr/bin/time", "-f", "PEAK_KB %M", *map(str, cmd)]
-    t0 = time.perf_counter()
-    out = subprocess.run(timed, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if log is not None:
-        log.write_text(out.stdout + out.stderr)
-    if out.returncode != 0:
-        raise SystemExit(f"failed ({out.returncode}): {' '.join(map(str, cmd))}\n{out.stderr[-3000:]}")
-    peak = re.findall(r"PEAK_KB (\d+)", out.stderr)
-    return seconds, int(peak[-1]) / 1024 if peak else float("nan")
 
 
 def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:

@@ -69,8 +69,9 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
     gt = np.stack([read_map(p)[0] for p in sorted((vae / "train/gt").glob("*.mrc"))])
     ours, theirs = vae / "cryoscape_e5", vae / "cryodrgn_e5"
     out = work / "adk_cryoscape"
-    seconds, peak = sh([CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", K, "--device", "cpu", "--force"],
-                       work / "adk_cryoscape.log")
+    particles = vae / "train/particles.star"  # runs made before cryoscape recorded their particle file
+    seconds, peak = sh([CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", K, "--particles", particles,
+                        "--device", "cpu", "--force"], work / "adk_cryoscape.log")
     summary = json.loads((out / "analysis.json").read_text())
     row = {"seconds": seconds, "peak_mb": peak, "umap_seconds": summary.get("umap_seconds"),
            **score_cluster_maps(sorted((out / "kmeans").glob("vol_*.mrc")), np.loadtxt(out / "kmeans_centers.txt"),
@@ -88,7 +89,7 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
                                  load_pickle(theirs / f"z.{EPOCH}.pkl"), gt)}
     out = work / "adk_landscape"
     seconds, peak = sh([CRYOSCAPE, "landscape", ours, "-o", out, "--sketch-size", 200, "--n-train", 500,
-                        "--device", "cpu", "--force"], work / "adk_landscape.log")
+                        "--particles", particles, "--device", "cpu", "--force"], work / "adk_landscape.log")
     summary = json.loads((out / "landscape.json").read_text())
     ends = summary["truth"]["pc1_ends"]
     results["adk"]["landscape"] = {

@@ -7,8 +7,9 @@ centre; ``kmeans_centers_ind.txt``: that particle's index; ``cluster_sizes.png``
 at its on-data centre (``kmeans/vol_000.mrc`` ...), maps along the first principal components
 (``pc1/vol_000.mrc`` ...), projections of all maps (``*/projections.png``), ``summary.txt`` and
 ``analysis.json``. When the particles were simulated by cryoscape, also the ground truth: latents
-coloured by the true conformation or component, per-cluster purity, the ARI of the clusters, and the
-FSC of every cluster map against its best-matching true map.
+coloured by the true conformation or component, per-cluster purity, the ARI of the clusters, the
+FSC of every cluster map against its best-matching true map, and the per-image FSC of the maps of
+randomly drawn particles against their own true maps.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 
 from cryoscape.analysis import plots
 from cryoscape.analysis.ground_truth import (SimulationTruth, cluster_purity, clustering_scores, find_truth,
-                                             match_maps, truth_labels)
+                                             match_maps, per_image_summary, truth_labels)
 from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
-from cryoscape.analysis.maps import load_run_latents, load_vae, write_maps
+from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
 from cryoscape.io.paths import staged_folder
 
@@ -35,7 +36,8 @@ log = logging.getLogger("cryoscape")
 @dataclass
 class AnalyzeOptions:
     """``ksample`` clusters; maps along the first ``n_pcs`` PCs, ``n_per_pc`` each (5th to 95th
-    percentile); ``umap`` on or off; ``map_batch`` maps decoded per network pass."""
+    percentile); ``umap`` on or off; ``map_batch`` maps decoded per network pass; ``truth_images``
+    particles whose maps are compared with their true maps (simulated data only)."""
 
     ksample: int = 20
     n_pcs: int = 2
@@ -43,6 +45,7 @@ class AnalyzeOptions:
     umap: bool = True
     seed: int = 0
     map_batch: int = 4
+    truth_images: int = 50
 
 
 def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | str = "latest",
@@ -82,7 +85,8 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
         if options.umap:
             t0 = time.perf_counter()
             embedding = umap_embedding(z, options.seed)
-            summary["umap_seconds"] = round(time.perf_counter() - t0, 1)
+            if z.shape[1] > 2:  # zdim 1 or 2: the "embedding" is the latents themselves
+                summary["umap_seconds"] = round(time.perf_counter() - t0, 1)
             np.save(out / "umap.npy", embedding.astype(np.float32))
             plots.embedding_figure(embedding, out / "umap.png", ("UMAP1", "UMAP2"), "UMAP", clusters.labels,
                                    embedding[clusters.on_data])
@@ -94,6 +98,10 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
                                for k, (n, i) in enumerate(zip(clusters.counts, clusters.on_data))]
         if truth is not None:
             summary["truth"] = _truth_view(truth, clusters.labels, cluster_maps, config["apix"], pc2, embedding, out)
+            if options.truth_images > 0:
+                summary["truth"]["per_image"] = per_image_summary(
+                    truth, z, lambda zs: decoded_maps(model, config, zs, options.map_batch, "truth", progress),
+                    options.truth_images, config["apix"], options.seed)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "analysis.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.txt").write_text(summary_text(summary))
@@ -148,6 +156,11 @@ def summary_text(summary: dict) -> str:
                       f"ARI {truth['ari']:.3f}"]
         if "spearman_pc1" in truth:
             lines.append(f"|Spearman| between PC1 and the true conformation: {truth['spearman_pc1']:.3f}")
+        if "per_image" in truth:
+            p = truth["per_image"]
+            lines.append(f"per-image FSC of {p['n']} random particles' maps against their true maps: mean area "
+                         f"{p['mean_auc']:.3f}, FSC=0.5 at {p['mean_resolution_A']:.2f} Å (mean), "
+                         f"{p['median_resolution_A']:.2f} Å (median)")
         maps = {row["cluster"]: row for row in truth["cluster_maps"]}
         lines.append(f"cluster  true {truth['against']}: majority  purity  mean ± sd   best true map (FSC area, FSC=0.5)")
         for row in truth["purity"]:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from cryoscape.analysis.clustering_metrics import adjusted_rand_index
+from cryoscape.analysis.fsc import per_image_fsc
 from cryoscape.errors import InputError
 from cryoscape.imaging.fsc import centered_fft3, fsc_of_transforms
 from cryoscape.io.mrc import read_map
@@ -37,6 +38,17 @@ class SimulationTruth:
     @property
     def n_conformations(self) -> list[int]:
         return [len(m) for m in self.maps]
+
+    @property
+    def map_index(self) -> np.ndarray:
+        """(N,) index of each particle's true map in :attr:`all_maps`, −1 for junk."""
+        offsets = np.cumsum([0] + self.n_conformations[:-1])
+        return np.where(self.component >= 0, offsets[np.maximum(self.component, 0)] + self.conformation, -1)
+
+    @property
+    def all_maps(self) -> list[Path]:
+        """Paths of every true map, component by component, conformations in order."""
+        return [p for maps in self.maps for p in maps]
 
     def read_maps(self, component: int) -> np.ndarray:
         """(K, D, D, D) ground-truth maps of ``component``, conformation order."""
@@ -103,6 +115,22 @@ def match_maps(maps: list[np.ndarray], references: np.ndarray, apix: float) -> l
         best = int(np.argmax([c.auc() for c in curves]))
         rows.append({"reference": best, "auc": curves[best].auc(), "resolution_A": curves[best].resolution_A(0.5)})
     return rows
+
+
+def per_image_summary(truth: SimulationTruth, z: np.ndarray, maps_of, n: int, apix: float, seed: int = 0) -> dict:
+    """FSC of the map at each of ``n`` randomly drawn (non-junk) particles' latents against that
+    particle's true map: mean FSC area and mean and median FSC=0.5 resolution (Å). ``maps_of(z)``
+    yields the maps of latents (m, zdim)."""
+    real = np.nonzero(truth.map_index >= 0)[0]
+    sample = np.sort(np.random.default_rng(seed).choice(real, size=min(n, len(real)), replace=False))
+    needed, which = np.unique(truth.map_index[sample], return_inverse=True)
+    paths = truth.all_maps
+    references = np.stack([read_map(paths[k])[0] for k in needed])
+    maps = list(maps_of(z[sample]))
+    scores = per_image_fsc(lambda i: maps[i], references, which, apix=apix)
+    return {"n": int(len(sample)), "mean_auc": float(scores["auc"].mean()),
+            "mean_resolution_A": float(scores["resolution_A"].mean()),
+            "median_resolution_A": float(np.median(scores["resolution_A"]))}
 
 
 def clustering_scores(truth: SimulationTruth, labels: np.ndarray, pc1: np.ndarray) -> dict:

@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="analyse these latent means instead of the run's (e.g. from eval-images)")
     parser.add_argument("--particles", default=None,
                         help="the particle file of the run, if it has moved (finds the ground truth of simulated data)")
+    parser.add_argument("--truth-images", type=int, default=50,
+                        help="simulated data: compare the maps of this many random particles with their true maps "
+                             "(default 50; 0 skips)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of k-means and UMAP (default 0)")
     parser.add_argument("--map-batch", type=int, default=4, help="maps decoded together (default 4; more is faster, uses more memory)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -48,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.inference.device import resolve_device
 
     options = AnalyzeOptions(ksample=args.ksample, n_pcs=args.pc, n_per_pc=args.n_per_pc, umap=not args.skip_umap,
-                             seed=args.seed, map_batch=args.map_batch)
+                             seed=args.seed, map_batch=args.map_batch, truth_images=args.truth_images)
     analyze_run(args.run, args.outdir, args.epoch, options, z_file=args.z, particles=args.particles, force=args.force,
                 device=resolve_device(args.device), progress=not args.quiet)
     return 0

@@ -35,6 +35,7 @@ def test_analyze_clusters_recover_the_components(mixture, analysed):
     assert ari >= 0.95
     summary = json.loads((analysed / "analysis.json").read_text())
     assert summary["truth"]["ari"] == pytest.approx(ari)
+    assert summary["truth"]["per_image"]["n"] == 50 and summary["truth"]["per_image"]["mean_resolution_A"] < 14
     assert np.load(analysed / "umap.npy").shape == (n, 2)
     assert np.load(analysed / "z_pca.npy").shape == (n, 2)
     for name in ("pca.png", "umap.png", "cluster_sizes.png", "explained_variance.png", "truth_umap.png",

@@ -23,8 +23,7 @@ def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str]
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), dpi=110)
     x, y = coords[:, 0], coords[:, 1]
-    hb = axes[0].hexbin(x, y, gridsize=60, bins="log", cmap="viridis", mincnt=1)
-    fig.colorbar(hb, ax=axes[0], label="particles per bin (log)")
+    _hexbin(fig, axes[0], coords)
     axes[0].set_title(f"{title}: density")
     if labels is None:
         axes[1].scatter(x, y, s=_point_size(len(x)), alpha=0.5, lw=0, color="tab:blue", rasterized=True)
@@ -39,10 +38,7 @@ def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str]
     for ax in axes:
         ax.set_xlabel(axis_names[0])
         ax.set_ylabel(axis_names[1])
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def colored_embedding(coords: np.ndarray, values: np.ndarray, path: Path, axis_names: tuple[str, str], title: str,
@@ -54,13 +50,8 @@ def colored_embedding(coords: np.ndarray, values: np.ndarray, path: Path, axis_n
     sc = ax.scatter(coords[:, 0], coords[:, 1], c=values, s=_point_size(len(values)), cmap=cmap, alpha=0.7, lw=0,
                     rasterized=True)
     fig.colorbar(sc, ax=ax, label=label)
-    ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    _label(ax, axis_names, title)
+    return _save(fig, path)
 
 
 def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: str, ticks=None) -> Path:
@@ -74,10 +65,7 @@ def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: s
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def map_projections(maps: list[np.ndarray], path: Path, titles: list[str], columns: int = 5) -> Path:
@@ -93,55 +81,7 @@ def map_projections(maps: list[np.ndarray], path: Path, titles: list[str], colum
         strip = np.concatenate([(v - v.min()) / (np.ptp(v) or 1.0) for v in views], axis=1)
         ax.imshow(strip, cmap="gray", origin="lower")
         ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def line_plot(x: np.ndarray, series: dict[str, np.ndarray], path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=110)
-    for name, y in series.items():
-        ax.plot(x, y, marker="o", ms=3, label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _point_size(n: int) -> float:
-    return float(np.clip(2000.0 / max(n, 1), 0.3, 12.0))
-
-
-def _cluster_cmap(labels: np.ndarray) -> str:
-    return "tab10" if len(np.unique(labels)) <= 10 else "tab20"
-
-
-def path_figure(coords: np.ndarray, path_coords: np.ndarray, map_coords: np.ndarray, path: Path,
-                axis_names: tuple[str, str], title: str) -> Path:
-    """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.2, 5), dpi=110)
-    ax.hexbin(coords[:, 0], coords[:, 1], gridsize=60, bins="log", cmap="Greys", mincnt=1)
-    ax.plot(path_coords[:, 0], path_coords[:, 1], "-", color="tab:red", lw=1.2, label="path through the data")
-    ax.scatter(map_coords[:, 0], map_coords[:, 1], color="tab:red", s=25, zorder=3, label="maps")
-    for i, (x, y) in enumerate(map_coords):
-        ax.annotate(str(i), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def mask_slices(volume: np.ndarray, mask: np.ndarray, path: Path, title: str) -> Path:
@@ -156,10 +96,7 @@ def mask_slices(volume: np.ndarray, mask: np.ndarray, path: Path, title: str) ->
         ax.set_title(f"central {name} slice", fontsize=9)
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def pair_scatter(coords: np.ndarray, labels: np.ndarray, path: Path, axis_prefix: str, explained: np.ndarray,
@@ -176,22 +113,56 @@ def pair_scatter(coords: np.ndarray, labels: np.ndarray, path: Path, axis_prefix
         ax.set_ylabel(f"{axis_prefix}{j + 1} ({100 * explained[j]:.1f}%)")
     fig.colorbar(sc, ax=axes[0, -1], label="state")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def density(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: str) -> Path:
     """Hexbin density (log counts) of many points (N, 2)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
-    hb = ax.hexbin(coords[:, 0], coords[:, 1], gridsize=60, bins="log", cmap="viridis", mincnt=1)
-    fig.colorbar(hb, ax=ax, label="particles per bin (log)")
+    _hexbin(fig, ax, coords)
+    _label(ax, axis_names, title)
+    return _save(fig, path)
+
+
+def path_figure(coords: np.ndarray, path_coords: np.ndarray, map_coords: np.ndarray, path: Path,
+                axis_names: tuple[str, str], title: str) -> Path:
+    """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.2, 5), dpi=110)
+    _hexbin(fig, ax, coords, cmap="Greys", colorbar=False)
+    ax.plot(path_coords[:, 0], path_coords[:, 1], "-", color="tab:red", lw=1.2, label="path through the data")
+    ax.scatter(map_coords[:, 0], map_coords[:, 1], color="tab:red", s=25, zorder=3, label="maps")
+    for i, (x, y) in enumerate(map_coords):
+        ax.annotate(str(i), (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    _label(ax, axis_names, title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return path
+
+
+def _label(ax, axis_names: tuple[str, str], title: str) -> None:
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+
+
+def _point_size(n: int) -> float:
+    return float(np.clip(2000.0 / max(n, 1), 0.3, 12.0))
+
+
+def _cluster_cmap(labels: np.ndarray) -> str:
+    return "tab10" if len(np.unique(labels)) <= 10 else "tab20"
+
+
+def _hexbin(fig, ax, coords: np.ndarray, cmap: str = "viridis", colorbar: bool = True) -> None:
+    """Particle density of ``coords`` (N, 2) as log counts in hexagonal bins."""
+    hb = ax.hexbin(coords[:, 0], coords[:, 1], gridsize=60, bins="log", cmap=cmap, mincnt=1)
+    if colorbar:
+        fig.colorbar(hb, ax=ax, label="particles per bin (log)")

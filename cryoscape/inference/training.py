@@ -42,6 +42,7 @@ from cryoscape.imaging.grids import fourier_disk_mask
 from cryoscape.imaging.shifts import translate_ht
 from cryoscape.inference.batches import ParticleBatch, hartley_scale, make_batch
 from cryoscape.inference.checkpoint import available_epochs, load_checkpoint, save_checkpoint
+from cryoscape.inference.device import bfloat16_is_fast
 from cryoscape.inference.distributed import ProcessGroup, all_reduce_sum, barrier
 from cryoscape.models.neural_field import NeuralField
 from cryoscape.models.pose_corrections import PoseCorrections
@@ -55,7 +56,8 @@ KINDS = ("homogeneous", "vae")
 @dataclass
 class TrainConfig:
     """Settings of a run; written to ``config.json``. ``zdim`` 0 with kind homogeneous.
-    ``max_freq``: band limit of the decoder and the loss, a fraction of Nyquist (the field is zero
+    ``window``: inner radius (fraction of D/2) of the real-space window applied to the images, 0 for
+    none (see :mod:`cryoscape.inference.batches`). ``max_freq``: band limit of the decoder and the loss, a fraction of Nyquist (the field is zero
     beyond it; 1 = radius D/2 − 1, cryoDRGN's). ``refine_poses``: learn per-particle pose corrections from epoch 2 on (the first epoch forms the
     map with the given poses), SparseAdam with step ``pose_lr`` radians for rotations and
     ``pose_lr`` · D/3 pixels for shifts (a rotation by θ moves the particle's edge by about θ·D/3 px).
@@ -76,6 +78,7 @@ class TrainConfig:
     beta: float | None = None
     invert: bool = False
     use_ctf: bool = True
+    window: float = 0.85
     max_freq: float = 1.0
     refine_poses: bool = False
     pose_lr: float = 3e-3
@@ -93,6 +96,7 @@ class TrainConfig:
     def from_dict(cls, saved: dict) -> "TrainConfig":
         """The settings of a ``config.json`` (keys this version does not know are ignored)."""
         names = {f.name for f in fields(cls)}
+        saved = {"window": 0.0, **saved}  # runs made before the window existed had none
         return cls(**{k: v for k, v in saved.items() if k in names})
 
     @property
@@ -129,6 +133,8 @@ def _check(table: ParticleTable, config: TrainConfig) -> None:
         raise InputError(f"the latent dimension (--zdim) must be at least 1, got {config.zdim}")
     if config.num_workers < 0:
         raise InputError(f"number of data-loading workers must be >= 0, got {config.num_workers}")
+    if config.window and not 0 < config.window < 0.99:
+        raise InputError(f"the window's inner radius (--window-r) must be in (0, 0.99) of the box radius, got {config.window}")
     if config.refine_poses and not config.pose_lr > 0:
         raise InputError(f"the pose learning rate must be positive, got {config.pose_lr}")
 
@@ -200,7 +206,8 @@ def encode_all(model: HeterogeneousVAE, loader: DataLoader, table: ParticleTable
     var_all = np.zeros_like(mu_all)
     for images, index in tqdm(loader, desc="encoding", unit="batch", disable=None if progress else True, leave=False):
         index = index.numpy()
-        batch = make_batch(images, table, index, config.scale, invert=config.invert, use_ctf=config.use_ctf, device=device)
+        batch = make_batch(images, table, index, config.scale, invert=config.invert, use_ctf=config.use_ctf,
+                           window=config.window, device=device)
         encoder_input = batch.images_ht if batch.ctf is None else batch.images_ht * torch.sign(batch.ctf)
         with _autocast(device, config.amp):
             mu, logvar = model.encoder(encoder_input)
@@ -267,7 +274,7 @@ def _start(table: ParticleTable, source: ImageSource, config: TrainConfig, run: 
             log.info("resuming %s from epoch %d", run, epoch)
         return _RunState(config, model, optimizer, poses, pose_optimizer, epoch, list(state["log"]))
     config.D, config.apix, config.n_particles = table.box_size, float(np.median(table.apix)), len(table)
-    config.scale = hartley_scale(source, table, invert=config.invert, seed=config.seed)
+    config.scale = hartley_scale(source, table, invert=config.invert, seed=config.seed, window=config.window)
     if group.is_main:
         (run / "config.json").write_text(json.dumps(asdict(config), indent=2))
     torch.manual_seed(config.seed)
@@ -334,7 +341,7 @@ def _train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: 
                    disable=(None if progress else True) if group.is_main else True)
         for images, index in loader:
             batch = make_batch(images, table, index.numpy(), config.scale, invert=config.invert,
-                               use_ctf=config.use_ctf, device=device)
+                               use_ctf=config.use_ctf, window=config.window, device=device)
             loss, mse, kl = _step_losses(model, batch, mask, config, generator, device,
                                          state.poses if refining else None)
             state.optimizer.zero_grad(set_to_none=True)
@@ -414,15 +421,21 @@ def load_model(run: str | Path, epoch: int | str = "latest") -> tuple[torch.nn.M
 
 def generate_volume(model: torch.nn.Module, config: dict, z: torch.Tensor | None = None) -> np.ndarray:
     """(D, D, D) map of latent ``z`` (zdim,) (None for a homogeneous model) in the data's units (the
-    training normalization undone)."""
+    training normalization undone), the network run in the precision it was trained in (bfloat16
+    autocast for runs trained with --amp, where bfloat16 is native; the Fourier transform in float32)."""
     if config["kind"] == "vae" and z is None:
         raise InputError("this run is a VAE: give latent values")
-    return (decoder_of(model).volume(z) * config["scale"]).cpu().numpy().astype(np.float32)
+    device = next(model.parameters()).device
+    with _autocast(device, _decode_in_bf16(config, device)):
+        volume = decoder_of(model).volume(z)
+    return (volume * config["scale"]).cpu().numpy().astype(np.float32)
 
 
 def generate_volumes(model: torch.nn.Module, config: dict, z: np.ndarray, batch: int = 4):
     """Maps (D, D, D) float32 of the latents ``z`` (n, zdim), yielded in order; ``batch`` maps are
-    decoded per network pass (faster than one by one; memory grows with it)."""
+    decoded per network pass (faster than one by one; memory grows with it). Like
+    :func:`generate_volume`, the network runs in the precision it was trained in (bfloat16 autocast
+    for runs trained with --amp, where bfloat16 is native)."""
     if config["kind"] != "vae":
         raise InputError("only a VAE run (train-vae) generates maps from latent values")
     z = np.asarray(z, dtype=np.float32).reshape(len(z), -1)
@@ -430,5 +443,12 @@ def generate_volumes(model: torch.nn.Module, config: dict, z: np.ndarray, batch:
         raise InputError(f"the run's latent dimension is {config['zdim']}, the latents have {z.shape[1]} numbers")
     device = next(model.parameters()).device
     for s in range(0, len(z), batch):
-        maps = decoder_of(model).volumes(torch.from_numpy(z[s:s + batch]).to(device)) * config["scale"]
-        yield from maps.cpu().numpy().astype(np.float32)
+        with _autocast(device, _decode_in_bf16(config, device)):
+            maps = decoder_of(model).volumes(torch.from_numpy(z[s:s + batch]).to(device))
+        yield from (maps * config["scale"]).cpu().numpy().astype(np.float32)
+
+
+def _decode_in_bf16(config: dict, device: torch.device) -> bool:
+    """Maps of a run trained in bfloat16 are decoded in bfloat16 where it is native (2x faster on such
+    CPUs); elsewhere, and for float32 runs, in float32."""
+    return bool(config.get("amp", False)) and bfloat16_is_fast(device)

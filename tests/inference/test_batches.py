@@ -1,0 +1,39 @@
+"""The real-space image window and how runs record it."""
+
+import numpy as np
+import pytest
+import torch
+
+from cryoscape.errors import InputError
+from cryoscape.imaging.fft import fft2_center
+from cryoscape.inference.batches import centred_hartley, image_window
+from cryoscape.inference.training import TrainConfig
+
+
+def test_window_is_one_inside_zero_outside_and_half_between():
+    D = 64
+    window = image_window(D, 0.85).numpy()
+    k = np.arange(D) - D // 2
+    r = np.hypot(*np.meshgrid(k, k, indexing="ij"))
+    assert np.all(window[r <= 0.85 * D / 2] == 1)
+    assert np.all(window[r >= 0.99 * D / 2] == 0)
+    ring = np.isclose(r, 0.92 * D / 2, atol=0.3)
+    np.testing.assert_allclose(window[ring], 0.5, atol=0.05)  # the cosine edge's midpoint
+    assert image_window(D, 0.0) is None
+    with pytest.raises(InputError):
+        image_window(D, 1.2)
+
+
+def test_window_multiplies_the_image_before_the_transform():
+    images = torch.randn(3, 32, 32)
+    window = image_window(32, 0.5)
+    ht = centred_hartley(images, None, window)
+    ft = fft2_center(images * window)
+    torch.testing.assert_close(ht, ft.real - ft.imag)
+    assert not torch.allclose(ht, centred_hartley(images, None))
+
+
+def test_runs_without_a_recorded_window_keep_none():
+    assert TrainConfig.from_dict({"kind": "vae"}).window == 0.0
+    assert TrainConfig.from_dict({"kind": "vae", "window": 0.85}).window == 0.85
+    assert TrainConfig().window == 0.85  # new runs: cryoDRGN's default

@@ -6,6 +6,7 @@ deterministic for a given ``seed``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,15 +58,25 @@ def latent_pca(z: np.ndarray, n: int | None = None) -> LatentPCA:
 
 
 def umap_embedding(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
-    """2-D UMAP of ``z`` (N, zdim) -> (N, 2) (umap-learn; zdim 1 or 2 is returned as is, padded)."""
+    """2-D UMAP of ``z`` (N, zdim) -> (N, 2) (umap-learn; zdim 1 or 2 is returned as is, padded).
+
+    The neighbour graph is computed exactly by scikit-learn (a k-d tree: fast in a latent space of
+    a few dimensions) and handed to umap-learn, which then skips its approximate search; that
+    search's just-in-time compilation took most of UMAP's time (36 s -> 11 s on 20k particles)."""
     z = check_latents(z)
     if z.shape[1] <= 2:
         return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
     if len(z) <= n_neighbors + 1:
         raise InputError(f"UMAP needs more than {n_neighbors + 1} particles, got {len(z)}")
     import umap  # noqa: PLC0415  (slow to import: only when asked for)
+    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
 
-    return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(z.astype(np.float32))
+    z = z.astype(np.float32)
+    distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(z).kneighbors(z)
+    with warnings.catch_warnings():  # "transform unavailable": we never embed new points with it
+        warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+        return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
+                         precomputed_knn=(indices, distances, None)).fit_transform(z)
 
 
 @dataclass

@@ -104,7 +104,10 @@ def test_select_inverse_ranges_and_cryosparc(mixture, analysed, tmp_path):
 
 
 def test_trajectory_follows_the_data_between_two_particles(mixture, analysed, tmp_path):
-    start, end = np.loadtxt(analysed / "kmeans_centers_ind.txt", dtype=int)
+    # The two ends of one component's cloud along PC1 (the components themselves lie apart).
+    labels, pc1 = np.load(analysed / "kmeans_labels.npy"), np.load(analysed / "z_pca.npy")[:, 0]
+    members = np.nonzero(labels == 0)[0]
+    start, end = members[np.argsort(pc1[members])[[5, -5]]]
     out = tmp_path / "traj"
     assert main(["trajectory", str(mixture / "run"), "--start", str(start), "--end", str(end), "-n", "5",
                  "-o", str(out), "--device", "cpu", "-q"]) == 0

@@ -125,7 +125,7 @@ def stage_scale(vae: Path, work: Path, results: dict) -> None:
     if CRYODRGN.exists():
         fake = work / "cryodrgn_100k"  # cryoDRGN's run folder with the latents of all 100k particles
         fake.mkdir(exist_ok=True)
-        for name in ("config.yaml", f"weights.{EPOCH}.pkl"):
+        for name in ("config.yaml", f"weights.{EPOCH}.pkl", "run.log"):  # analyze plots the loss of run.log
             shutil.copyfile(theirs / name, fake / name)
         if not (fake / f"z.{EPOCH}.pkl").exists():
             parts = []

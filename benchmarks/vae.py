@@ -122,16 +122,19 @@ def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
             "spearman_by_epoch": [spearman_pc1(load_z(p), frames) for p in zs]}
 
 
-def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0) -> None:
-    """Both tools for ``epochs`` on the same files; with ``max_freq`` < 1 only cryoscape, band-limited."""
+def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.85) -> None:
+    """Both tools for ``epochs`` on the same files; with ``max_freq`` < 1 only cryoscape, band-limited.
+    cryoscape runs with the real-space window ``window`` (0: none; runs named _w<window>)."""
     train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
     tools = ["cryoscape"] + (["cryodrgn"] if CRYODRGN.exists() and max_freq == 1.0 else [])
     for tool in tools:
-        name = tool if max_freq == 1.0 else f"{tool}_maxfreq{max_freq:g}"
+        name = tool + (f"_w{window:g}" if tool == "cryoscape" and window else "") + \
+            ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
         run = work / f"{name}_e{epochs}"
         trained = f"training/{name}/e{epochs}"
+        window_args = ["--window-r", window] if window else ["--no-window"]
         if trained not in results:
-            results[trained] = (train_ours(train, run, epochs, ["--in-memory", "--max-freq", max_freq])
+            results[trained] = (train_ours(train, run, epochs, ["--in-memory", "--max-freq", max_freq, *window_args])
                                 if tool == "cryoscape" else train_cryodrgn(train, run, epochs))
             save(work, results)
         if f"accuracy/{name}" not in results or results[f"accuracy/{name}"]["epochs"] != epochs:
@@ -232,7 +235,9 @@ def write_report(results: dict) -> None:
         reference = np.median(acc["cryodrgn"]["epoch_s"]) if "cryodrgn" in acc else None
         lines += ["## Accuracy and speed, same files", "",
                   "Seconds per epoch are the median over the run's epochs (an epoch that shared the CPU with other "
-                  "work is slower; the median drops it). Accuracy on the 100 held-out images.", "",
+                  "work is slower; the median drops it). Accuracy on the 100 held-out images. cryoscape runs named "
+                  "`_w0.85` apply the real-space image window (cryoDRGN's default, cryoscape's since 2026-11-28); "
+                  "runs without it predate the window and used none.", "",
                   "| run | epochs | s/epoch (median) | speed-up vs cryoDRGN | peak RSS MiB | mean FSC AUC | "
                   "mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -277,6 +282,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
     parser.add_argument("--max-freq", type=float, default=1.0,
                         help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
+    parser.add_argument("--window-r", type=float, default=0.85,
+                        help="accuracy stage: cryoscape's real-space window (0: none, as runs before it existed)")
+    parser.add_argument("--skip-full-band", action="store_true",
+                        help="accuracy stage: only the --max-freq run (the full-band runs are done)")
     parser.add_argument("--device", default="cpu", help="cryoscape's device: cpu (default) or cuda")
     args = parser.parse_args()
     global DEVICE
@@ -285,9 +294,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
     if args.stage in ("all", "accuracy"):
-        stage_accuracy(work, results, args.epochs)
+        if not args.skip_full_band:
+            stage_accuracy(work, results, args.epochs, window=args.window_r)
         if args.max_freq < 1:
-            stage_accuracy(work, results, args.epochs, args.max_freq)
+            stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r)
     if args.stage in ("all", "timing"):
         stage_timing(work, results)
     if args.stage in ("all", "profile"):

@@ -184,9 +184,9 @@ def write_report(results: dict) -> None:
         for tool in ("cryoscape", "cryodrgn"):
             if tool in scale:
                 r = scale[tool]
+                umap_time = f"{r['umap_seconds']} s" if r.get("umap_seconds") else "included"
                 lines.append(f"| {tool} | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) | {r['peak_mb']:.0f} MiB | "
-                             f"{r.get('umap_seconds', '-')} s |" if tool == "cryoscape" else
-                             f"| {tool} | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) | {r['peak_mb']:.0f} MiB | included |")
+                             f"{umap_time} |")
         if "cryodrgn" in scale:
             lines += ["", f"Ratio cryoscape / cryoDRGN: {scale['cryoscape']['seconds'] / scale['cryodrgn']['seconds']:.2f}."]
     (Path(__file__).parent / "analysis.md").write_text("\n".join(lines) + "\n")

@@ -70,7 +70,8 @@ def main(args: argparse.Namespace) -> int:
     if args.polygon is not None and len(args.polygon) % 2:
         raise InputError("--polygon takes pairs of numbers X,Y")
     ind_out = Path(args.ind_out) if args.ind_out else output.with_name(output.stem + "_ind.npy")
-    check_output(output, args.force), check_output(ind_out, args.force)
+    for path in (output, ind_out):
+        check_output(path, args.force)
     n = len(read_star(source)[0]) if kind == ".star" else len(read_cs(source))
     rows = read_selection(args.run_ind, n) if args.run_ind else np.arange(n)
 

@@ -1,7 +1,8 @@
 """Particle batches ready for a neural-field loss: centred Hartley images, CTF, poses.
 
-Images are multiplied by a real-space window (optional; cryoDRGN's default: 1 within 0.85 of the box
-radius, falling to 0 at 0.99, which removes the noise of the box corners), Fourier transformed, translated by +shift (RELION origin: this centres the particle),
+Images are multiplied by a real-space window (optional, off by default; cryoDRGN's default is 1 within
+0.85 of the box radius, falling to 0 at 0.99: it removes the noise of the box corners but also the
+signal that the CTF spreads beyond the particle), Fourier transformed, translated by +shift (RELION origin: this centres the particle),
 converted to the Hartley domain and divided by ``scale`` (a global normalization so that the
 network works with values of order one). The CTF is RELION's (positive at low frequency), so that
 a white particle is modelled as CTF · slice with a positive density. A real, even CTF commutes with

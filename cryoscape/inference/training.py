@@ -78,7 +78,7 @@ class TrainConfig:
     beta: float | None = None
     invert: bool = False
     use_ctf: bool = True
-    window: float = 0.85
+    window: float = 0.0
     max_freq: float = 1.0
     refine_poses: bool = False
     pose_lr: float = 3e-3
@@ -96,7 +96,6 @@ class TrainConfig:
     def from_dict(cls, saved: dict) -> "TrainConfig":
         """The settings of a ``config.json`` (keys this version does not know are ignored)."""
         names = {f.name for f in fields(cls)}
-        saved = {"window": 0.0, **saved}  # runs made before the window existed had none
         return cls(**{k: v for k, v in saved.items() if k in names})
 
     @property

@@ -33,7 +33,7 @@ def test_window_multiplies_the_image_before_the_transform():
     assert not torch.allclose(ht, centred_hartley(images, None))
 
 
-def test_runs_without_a_recorded_window_keep_none():
-    assert TrainConfig.from_dict({"kind": "vae"}).window == 0.0
+def test_runs_record_their_window():
+    assert TrainConfig.from_dict({"kind": "vae"}).window == 0.0  # runs from before the option: none
     assert TrainConfig.from_dict({"kind": "vae", "window": 0.85}).window == 0.85
-    assert TrainConfig().window == 0.85  # new runs: cryoDRGN's default
+    assert TrainConfig().window == 0.0  # off by default (see --window-r)

@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes benchmarks/vae.md)
       .venv/bin/python benchmarks/vae.py --stage accuracy (only the side-by-side training runs)
+      .venv/bin/python benchmarks/vae.py --stage paired   (per-image differences against cryoDRGN, same images)
       .venv/bin/python benchmarks/vae.py --stage timing   (one epoch of each tool, back to back)
       .venv/bin/python benchmarks/vae.py --stage profile  (where a cryoscape training step spends its time)
       .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
@@ -83,8 +84,19 @@ def per_image_accuracy(maps: list[Path], heldout: Path) -> dict:
     frames = np.load(heldout / "labels.npz")["conformation"]
     gt = {int(k): read_map(p)[0] for k, p in enumerate(sorted((heldout / "gt").glob("*.mrc")))}
     curves = [fsc(read_map(m)[0], gt[int(k)], apix=APIX) for m, k in zip(maps, frames)]
-    return {"auc": float(np.mean([c.auc() for c in curves])),
-            "resolution_A": float(np.mean([c.resolution_A(0.5) for c in curves]))}
+    each_auc, each_res = [c.auc() for c in curves], [c.resolution_A(0.5) for c in curves]
+    return {"auc": float(np.mean(each_auc)), "resolution_A": float(np.mean(each_res)),
+            "auc_each": each_auc, "resolution_each": each_res}
+
+
+def stage_paired(work: Path, results: dict) -> None:
+    """Per-image scores of every accuracy run (recomputed from its held-out maps where a run predates
+    them), for the paired comparison with cryoDRGN on the same 100 images."""
+    for key, entry in results.items():
+        if key.startswith("accuracy/") and "auc_each" not in entry:
+            run = work / f"{key.split('/', 1)[1]}_e{entry['epochs']}"
+            entry.update(per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), work / "heldout"))
+    save(work, results)
 
 
 def evaluate_ours(run: Path, train: Path, heldout: Path) -> dict:
@@ -245,6 +257,18 @@ def write_report(results: dict) -> None:
             ratio = f"{reference / speed:.2f}" if reference else "-"
             lines.append(f"| {name} | {e['epochs']} | {speed:.0f} | {ratio} | {e['peak_mb']:.0f} | {e['auc']:.3f} | "
                          f"{e['resolution_A']:.2f} | {e['spearman']:.3f} |")
+        if "cryodrgn" in acc and "auc_each" in acc["cryodrgn"]:
+            lines += ["", "Paired on the same 100 held-out images, cryoscape minus cryoDRGN (mean ± standard error; "
+                      "positive area and negative resolution favour cryoscape):", "",
+                      "| run | FSC area difference | FSC=0.5 difference (Å) | images where cryoscape's area is larger |",
+                      "|---|---|---|---|"]
+            base_auc, base_res = (np.asarray(acc["cryodrgn"][k]) for k in ("auc_each", "resolution_each"))
+            for name, e in acc.items():
+                if name != "cryodrgn" and "auc_each" in e:
+                    da, dr = np.asarray(e["auc_each"]) - base_auc, np.asarray(e["resolution_each"]) - base_res
+                    se = (lambda d: d.std(ddof=1) / np.sqrt(len(d)))
+                    lines.append(f"| {name} | {da.mean():+.4f} ± {se(da):.4f} | {dr.mean():+.3f} ± {se(dr):.3f} | "
+                                 f"{int((da > 0).sum())} of {len(da)} |")
         lines += ["", "Seconds of each epoch: " + "; ".join(
             f"{t}: " + ", ".join(f"{x:.0f}" for x in e["epoch_s"]) for t, e in acc.items()), "",
             "abs Spearman by epoch: " + "; ".join(
@@ -277,7 +301,7 @@ def write_report(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/tmp/cryoscape-vae-benchmark", help="folder for data and runs")
-    parser.add_argument("--stage", choices=("all", "accuracy", "timing", "profile", "scaling"), default="all")
+    parser.add_argument("--stage", choices=("all", "accuracy", "paired", "timing", "profile", "scaling"), default="all")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
     parser.add_argument("--max-freq", type=float, default=1.0,
                         help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
@@ -297,6 +321,8 @@ def main() -> None:
             stage_accuracy(work, results, args.epochs, window=args.window_r)
         if args.max_freq < 1:
             stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r)
+    if args.stage in ("all", "accuracy", "paired"):
+        stage_paired(work, results)
     if args.stage in ("all", "timing"):
         stage_timing(work, results)
     if args.stage in ("all", "profile"):

@@ -138,7 +138,8 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         rng = np.random.default_rng(o.seed)
         drawn = np.sort(rng.choice(len(z), size=min(o.n_train, len(z)), replace=False)) if o.n_train > 0 else np.zeros(0, int)
         extra = [pca.transform(masked(m[None], mask))[0]
-                 for m in decoded_maps(model, config, z[drawn], o.map_batch, "mapping set", progress, o.downsample)]
+                 for m in decoded_maps(model, config, z[drawn], o.map_batch, "mapping set", progress, o.downsample)
+                 ] if len(drawn) else []
         pairs_z = np.concatenate([z[clusters.on_data], z[drawn]])
         pairs_v = np.concatenate([pca.coords, np.asarray(extra).reshape(-1, pca.coords.shape[1])])
         mapping = train_volume_mapping(pairs_z, pairs_v, epochs=o.mapping_epochs, seed=o.seed)

@@ -16,7 +16,7 @@ from cryoscape.cli.main import main
 from cryoscape.data.particle_io import load_particles, save_cs
 from cryoscape.imaging.fsc import fsc
 from cryoscape.io.cs import read_cs
-from cryoscape.io.mrc import read_map
+from cryoscape.io.mrc import read_map, write_map
 
 
 def _components(mixture):
@@ -142,6 +142,18 @@ def test_landscape_finds_the_two_components(mixture, tmp_path):
     for name in ("mask.mrc", "mask_slices.png", "vol_pca.png", "landscape_density.png", "vol_pcs/pc2/vol_009.mrc",
                  "kmeans/vol_019.mrc", "states/counts.png", "summary.txt"):
         assert (out / name).exists(), name
+    # A user mask: a ball around the centre replaces the automatic one; a mask of another box is refused.
+    k = np.arange(32) - 16
+    ball = (np.sqrt(sum(a ** 2 for a in np.meshgrid(k, k, k, indexing="ij"))) <= 10).astype(np.float32)
+    write_map(tmp_path / "ball.mrc", ball, 3.0)
+    small = ["--sketch-size", "10", "--states", "2", "--n-train", "0", "--mapping-epochs", "5", "--device", "cpu", "-q"]
+    assert main(["landscape", str(mixture / "run"), "-o", str(tmp_path / "masked"), "--mask", str(tmp_path / "ball.mrc"),
+                 *small]) == 0
+    assert json.loads((tmp_path / "masked/landscape.json").read_text())["mask_voxels"] == int(ball.sum())
+    write_map(tmp_path / "ball16.mrc", ball[:16, :16, :16], 3.0)
+    assert main(["landscape", str(mixture / "run"), "-o", str(tmp_path / "bad"), "--mask", str(tmp_path / "ball16.mrc"),
+                 *small]) == 1
+    assert not (tmp_path / "bad").exists()
 
 
 def _chromium():

@@ -25,7 +25,7 @@ import numpy as np
 from cryoscape.analysis import plots
 from cryoscape.analysis.ground_truth import (SimulationTruth, cluster_purity, clustering_scores, find_truth,
                                              match_maps, per_image_summary, truth_labels)
-from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
+from cryoscape.analysis.latent import first_two_columns, kmeans_clusters, latent_pca, pc_traversal, umap_embedding
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
 from cryoscape.io.paths import staged_folder
@@ -74,7 +74,7 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
         np.save(out / "kmeans_labels.npy", clusters.labels)
         np.savetxt(out / "kmeans_centers.txt", z[clusters.on_data], fmt="%.6g")
         np.savetxt(out / "kmeans_centers_ind.txt", clusters.on_data, fmt="%d")
-        pc2 = _first_two(pca.coords)
+        pc2 = first_two_columns(pca.coords)
         plots.embedding_figure(pc2, out / "pca.png", ("PC1", "PC2" if z.shape[1] > 1 else "(none)"), "PCA",
                                clusters.labels, pc2[clusters.on_data])
         plots.bar_chart(100 * pca.explained, out / "explained_variance.png", "principal component",
@@ -109,10 +109,6 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
              summary["latents"], epoch, len(z), z.shape[1], outdir, options.ksample, min(options.n_pcs, z.shape[1]),
              summary["seconds"])
     return outdir
-
-
-def _first_two(coords: np.ndarray) -> np.ndarray:
-    return coords[:, :2] if coords.shape[1] >= 2 else np.pad(coords, ((0, 0), (0, 1)))
 
 
 def _truth_view(truth: SimulationTruth, labels: np.ndarray, cluster_maps: list[np.ndarray], apix: float,

@@ -31,7 +31,7 @@ import torch
 
 from cryoscape.analysis import plots
 from cryoscape.analysis.ground_truth import cluster_purity, find_truth, match_maps, truth_labels
-from cryoscape.analysis.latent import kmeans_clusters, latent_pca
+from cryoscape.analysis.latent import first_two_columns, kmeans_clusters
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.analysis.volume_space import (cluster_maps, landscape_mask, masked, state_maps, train_volume_mapping,
                                              volume_pca)
@@ -83,7 +83,7 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
                      "options": asdict(o)}
     with staged_folder(outdir, force) as out:
         # 1. sketch
-        clusters = kmeans_clusters(z, o.sketch_size, o.seed, latent_pca(z, 1))
+        clusters = kmeans_clusters(z, o.sketch_size, o.seed)
         sketch = np.stack(write_maps(model, config, z[clusters.on_data], out / "kmeans", "sketch", o.map_batch,
                                      progress, o.downsample, picture=False))
         np.save(out / "kmeans" / "labels.npy", clusters.labels)
@@ -148,8 +148,7 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         torch.save(mapping.network.state_dict(), out / "mapping.pt")
         summary["mapping_validation_r2"] = mapping.validation_r2.tolist()
         axes = ("volume PC1", "volume PC2" if landscape.shape[1] > 1 else "(none)")
-        plots.density(landscape[:, :2] if landscape.shape[1] > 1 else np.pad(landscape, ((0, 0), (0, 1))),
-                      out / "landscape_density.png", axes, f"all {len(z)} particles in volume-PC space")
+        plots.density(first_two_columns(landscape), out / "landscape_density.png", axes, f"all {len(z)} particles in volume-PC space")
         truth = find_truth(config, particles)
         if truth is not None and len(truth.component) == len(z):
             summary["truth"] = _truth_view(truth, particle_states, ends, list(means), apix, box, config["D"])

@@ -44,6 +44,12 @@ def check_latents(z: np.ndarray, what: str = "latents") -> np.ndarray:
     return z
 
 
+def first_two_columns(coords: np.ndarray) -> np.ndarray:
+    """The first two columns of ``coords`` (N, d), a zero column added when d is 1 (for 2-D plots)."""
+    coords = np.asarray(coords)
+    return coords[:, :2] if coords.shape[1] >= 2 else np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+
+
 def latent_pca(z: np.ndarray, n: int | None = None) -> LatentPCA:
     """PCA of ``z`` (N, zdim) with ``n`` components (default all, at most zdim)."""
     z = check_latents(z)
@@ -65,7 +71,7 @@ def umap_embedding(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.nd
     search's just-in-time compilation took most of UMAP's time (36 s -> 11 s on 20k particles)."""
     z = check_latents(z)
     if z.shape[1] <= 2:
-        return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
+        return first_two_columns(z)
     if len(z) <= n_neighbors + 1:
         raise InputError(f"UMAP needs more than {n_neighbors + 1} particles, got {len(z)}")
     import umap  # noqa: PLC0415  (slow to import: only when asked for)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from cryoscape.analysis.ground_truth import find_truth, truth_labels
-from cryoscape.analysis.latent import latent_pca
+from cryoscape.analysis.latent import first_two_columns, latent_pca
 from cryoscape.errors import InputError
+from cryoscape.inference.training import read_run_config
 from cryoscape.io.paths import check_output
 
 log = logging.getLogger("cryoscape")
@@ -147,9 +147,7 @@ def build_report(run: str | Path, output: str | Path, *, analysis: str | Path | 
     from plotly.offline import get_plotlyjs  # noqa: PLC0415
 
     run = Path(run)
-    if not (run / "config.json").exists():
-        raise InputError(f"{run} is not a run folder (no config.json)")
-    config = json.loads((run / "config.json").read_text())
+    config = read_run_config(run)
     if config.get("kind") != "vae":
         raise InputError(f"{run} is not a VAE run; report needs a run of train-vae")
     output = check_output(output, force)
@@ -166,7 +164,7 @@ def build_report(run: str | Path, output: str | Path, *, analysis: str | Path | 
         z_pca = latent_pca(np.load(run / "z.npy")).coords
     n = len(z_pca)
     coords, axes = (np.load(analysis / "umap.npy"), ("UMAP1", "UMAP2")) if analysis and (analysis / "umap.npy").exists() \
-        else (z_pca[:, :2] if z_pca.shape[1] > 1 else np.pad(z_pca, ((0, 0), (0, 1))), ("PC1", "PC2"))
+        else (first_two_columns(z_pca), ("PC1", "PC2"))
     options = color_options(n, analysis, labels or {}, columns or [], config, particles)
     shown = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
     cluster = options.get("k-means cluster", (None,))[0]

@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cryoscape.analysis import plots
-    from cryoscape.analysis.latent import latent_pca, nearest_particles
+    from cryoscape.analysis.latent import first_two_columns, latent_pca, nearest_particles
     from cryoscape.analysis.maps import load_run_latents, load_vae, write_maps
     from cryoscape.analysis.trajectory import chimerax_movie_script, evenly_spaced, latent_path
     from cryoscape.errors import InputError
@@ -76,8 +76,7 @@ def main(args: argparse.Namespace) -> int:
         np.savetxt(out / "path_ind.txt", path, fmt="%d")
         level = float(np.mean([np.percentile(m, 99) for m in maps])) * 0.5
         (out / "movie.cxc").write_text(chimerax_movie_script(len(maps), level))
-        pca = latent_pca(z, min(2, z.shape[1]))
-        coords = pca.coords if pca.coords.shape[1] == 2 else np.pad(pca.coords, ((0, 0), (0, 1)))
+        coords = first_two_columns(latent_pca(z, 2).coords)
         plots.path_figure(coords, coords[path], coords[chosen], out / "path.png", ("PC1", "PC2"),
                           f"path from particle {start} to {end}")
     log.info("read %s (epoch %d); path of %d particles from %d to %d; wrote %d maps, movie.cxc and path.png to %s",

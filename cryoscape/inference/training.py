@@ -401,14 +401,20 @@ def _end_epoch(run: Path, epoch: int, state: _RunState, encode_loader: DataLoade
     return ", ".join([f"weights.{epoch}.pt", *written])
 
 
-def load_model(run: str | Path, epoch: int | str = "latest") -> tuple[torch.nn.Module, dict, int]:
-    """(model in eval mode, config, epoch) of a run folder."""
-    run = Path(run)
+def read_run_config(run: Path) -> dict:
+    """The settings in ``run/config.json``; InputError if it is not a run folder of a known kind."""
     if not (run / "config.json").exists():
         raise InputError(f"{run} is not a run folder (no config.json)")
     config = json.loads((run / "config.json").read_text())
     if config.get("kind") not in KINDS:
         raise InputError(f"{run}/config.json names no known model kind (got {config.get('kind')!r})")
+    return config
+
+
+def load_model(run: str | Path, epoch: int | str = "latest") -> tuple[torch.nn.Module, dict, int]:
+    """(model in eval mode, config, epoch) of a run folder."""
+    run = Path(run)
+    config = read_run_config(run)
     epoch, state = load_checkpoint(run, epoch)
     try:
         model = build_model(config)

@@ -3,6 +3,8 @@
 Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes benchmarks/vae.md)
       .venv/bin/python benchmarks/vae.py --stage accuracy (only the side-by-side training runs)
       .venv/bin/python benchmarks/vae.py --stage paired   (per-image differences against cryoDRGN, same images)
+      .venv/bin/python benchmarks/vae.py --stage seeds --max-freq 0.85 --seeds 1,2
+                                                          (both tools again with other seeds: training noise)
       .venv/bin/python benchmarks/vae.py --stage timing   (one epoch of each tool, back to back)
       .venv/bin/python benchmarks/vae.py --stage profile  (where a cryoscape training step spends its time)
       .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
@@ -55,16 +57,16 @@ def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
 
 def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
     seconds, peak = sh([CRYOSCAPE, "train-vae", data / "particles.star", "-o", run, "--zdim", ZDIM, "-n", epochs,
-                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], run.with_suffix(".log"))
+                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], run.parent / f"{run.name}.log")
     rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
 
 
-def train_cryodrgn(data: Path, run: Path, epochs: int) -> dict:
+def train_cryodrgn(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
     seconds, peak = sh([CRYODRGN, "train_vae", data / "particles.mrcs", "--poses", data / "poses.pkl", "--ctf",
-                        data / "ctf.pkl", "--zdim", ZDIM, "-n", epochs, *ARCH, "-o", run, "--no-analysis"],
-                       run.with_suffix(".log"))
-    text = (run / "run.log").read_text() if (run / "run.log").exists() else run.with_suffix(".log").read_text()
+                        data / "ctf.pkl", "--zdim", ZDIM, "-n", epochs, *ARCH, "-o", run, "--no-analysis", *extra],
+                       run.parent / f"{run.name}.log")
+    text = (run / "run.log").read_text() if (run / "run.log").exists() else (run.parent / f"{run.name}.log").read_text()
     times = re.findall(r"=====> Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", text)
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times]}
 
@@ -154,6 +156,28 @@ def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0
             save(work, results)
 
 
+def stage_seeds(work: Path, results: dict, epochs: int, max_freq: float, seeds: list[int]) -> None:
+    """Both tools again with other random seeds (initialization, batch order, noise), cryoscape at
+    ``max_freq``: the spread between trainings, next to which the accuracy difference is judged.
+    The accuracy stage's runs are seed 0 of cryoscape and cryoDRGN's own random seed."""
+    train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
+    ours = "cryoscape" + ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+    for seed in seeds:
+        for tool in (ours, "cryodrgn"):
+            key = f"seeds/{tool}/{seed}"
+            if key in results:
+                continue
+            run = work / f"{tool}_seed{seed}_e{epochs}"
+            if tool == "cryodrgn":
+                trained = train_cryodrgn(train, run, epochs, ["--seed", seed, "--shuffle-seed", seed])
+                scores = evaluate_cryodrgn(run, train, heldout)
+            else:
+                trained = train_ours(train, run, epochs, ["--in-memory", "--max-freq", max_freq, "--seed", seed])
+                scores = evaluate_ours(run, train, heldout)
+            results[key] = {**trained, **scores, "epochs": epochs, "seed": seed}
+            save(work, results)
+
+
 def stage_timing(work: Path, results: dict) -> None:
     """One epoch of each tool on the 20k particles, back to back (the machine otherwise idle)."""
     train = simulate(work / "train", 20_000, 1)
@@ -234,6 +258,53 @@ def save(work: Path, results: dict) -> None:
     write_report(results)
 
 
+def seeds_report(results: dict) -> list[str]:
+    """The seeds stage's section: each training, the spread over seeds, and the tools' difference."""
+    tools = sorted({k.split("/")[1] for k in results if k.startswith("seeds/")}, key=lambda t: (t == "cryodrgn", t))
+    if not tools:
+        return []
+    runs = {t: [("seed 0" if t != "cryodrgn" else "its own random seed",
+                 results[f"accuracy/{t}"])] + [(f"seed {k.rsplit('/', 1)[1]}", v) for k, v in results.items()
+                                               if k.startswith(f"seeds/{t}/")] for t in tools}
+    lines = ["## Training noise: the same comparison with other seeds", "",
+             "Each tool trained again from other random seeds (initialization, batch order, reparameterization noise); "
+             "the first row of each tool is its run in the table above. Seconds per epoch of these runs are not a "
+             "speed measurement (other work shared the CPU).", "",
+             "| tool | run | s/epoch (median) | mean FSC AUC | mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
+             "|---|---|---|---|---|---|"]
+    for tool, entries in runs.items():
+        lines += [f"| {tool} | {name} | {np.median(e['epoch_s']):.0f} | {e['auc']:.4f} | {e['resolution_A']:.2f} | "
+                  f"{e['spearman']:.3f} |" for name, e in entries]
+    lines += ["", "| tool | trainings | FSC AUC, mean ± sd over trainings | FSC=0.5 (Å) | abs Spearman |", "|---|---|---|---|---|"]
+    stats = {}
+    for tool, entries in runs.items():
+        values = {m: np.array([e[m] for _, e in entries]) for m in ("auc", "resolution_A", "spearman")}
+        stats[tool] = values
+        lines.append(f"| {tool} | {len(entries)} | " + " | ".join(
+            f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}" for v in values.values()) + " |")
+    ours = [t for t in tools if t != "cryodrgn"]
+    if "cryodrgn" in runs and ours:
+        lines += ["", "Difference of the means, cryoscape minus cryoDRGN, ± its standard error from the spread between "
+                  "trainings (sqrt(sd₁²/n₁ + sd₂²/n₂)); and per image, each image's score averaged over a tool's "
+                  "trainings, then paired over the 100 images (mean ± standard error over images):", "",
+                  "| run | FSC AUC: between trainings | per image | FSC=0.5 (Å): between trainings | per image | "
+                  "abs Spearman: between trainings |", "|---|---|---|---|---|---|"]
+        theirs = stats["cryodrgn"]
+        per_image = {t: {m: np.mean([e[m] for _, e in runs[t]], axis=0) for m in ("auc_each", "resolution_each")}
+                     for t in runs}
+        for tool in ours:
+            cells = []
+            for metric, each in (("auc", "auc_each"), ("resolution_A", "resolution_each"), ("spearman", None)):
+                a, b = stats[tool][metric], theirs[metric]
+                se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else float("nan")
+                cells.append(f"{a.mean() - b.mean():+.4f} ± {se:.4f}")
+                if each:
+                    d = per_image[tool][each] - per_image["cryodrgn"][each]
+                    cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(len(d)):.4f}")
+            lines.append(f"| {tool} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def write_report(results: dict) -> None:
     lines = ["# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae", "",
              "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, timing, scaling; see its docstring).", "",
@@ -273,6 +344,7 @@ def write_report(results: dict) -> None:
             f"{t}: " + ", ".join(f"{x:.0f}" for x in e["epoch_s"]) for t, e in acc.items()), "",
             "abs Spearman by epoch: " + "; ".join(
             f"{t}: " + ", ".join(f"{x:.2f}" for x in e["spearman_by_epoch"]) for t, e in acc.items()), ""]
+    lines += seeds_report(results)
     timing = {t: [results[k]["epoch_s"][0] for k in results if k.startswith(f"timing/{t}/")] for t in ("cryoscape", "cryodrgn")}
     if timing["cryoscape"] and timing["cryodrgn"]:
         ours, theirs = np.median(timing["cryoscape"]), np.median(timing["cryodrgn"])
@@ -301,7 +373,9 @@ def write_report(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/tmp/cryoscape-vae-benchmark", help="folder for data and runs")
-    parser.add_argument("--stage", choices=("all", "accuracy", "paired", "timing", "profile", "scaling"), default="all")
+    parser.add_argument("--stage", choices=("all", "accuracy", "paired", "seeds", "timing", "profile", "scaling"),
+                        default="all")
+    parser.add_argument("--seeds", default="1,2", help="seeds stage: the extra seeds of both tools (default 1,2)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
     parser.add_argument("--max-freq", type=float, default=1.0,
                         help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
@@ -323,6 +397,8 @@ def main() -> None:
             stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r)
     if args.stage in ("all", "accuracy", "paired"):
         stage_paired(work, results)
+    if args.stage == "seeds":
+        stage_seeds(work, results, args.epochs, args.max_freq, [int(x) for x in args.seeds.split(",")])
     if args.stage in ("all", "timing"):
         stage_timing(work, results)
     if args.stage in ("all", "profile"):

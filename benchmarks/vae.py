@@ -136,18 +136,22 @@ def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
             "spearman_by_epoch": [spearman_pc1(load_z(p), frames) for p in zs]}
 
 
-def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.0) -> None:
+def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.0,
+                   beta: float | None = None) -> None:
     """Both tools for ``epochs`` on the same files; with ``max_freq`` < 1 only cryoscape, band-limited.
-    cryoscape runs with the real-space window ``window`` (0: none; runs named _w<window>)."""
+    cryoscape runs with the real-space window ``window`` (0: none; runs named _w<window>) and the KL
+    weight ``beta`` (None: 1/zdim; runs named _beta<beta>)."""
     train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
     tools = ["cryoscape"] + (["cryodrgn"] if CRYODRGN.exists() and max_freq == 1.0 else [])
     for tool in tools:
         name = tool + (f"_w{window:g}" if tool == "cryoscape" and window else "") + \
+            (f"_beta{beta:g}" if tool == "cryoscape" and beta is not None else "") + \
             ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
         run = work / f"{name}_e{epochs}"
         trained = f"training/{name}/e{epochs}"
         if trained not in results:
-            results[trained] = (train_ours(train, run, epochs, ["--in-memory", "--max-freq", max_freq, "--window-r", window])
+            extra = ["--in-memory", "--max-freq", max_freq, "--window-r", window] + ([] if beta is None else ["--beta", beta])
+            results[trained] = (train_ours(train, run, epochs, extra)
                                 if tool == "cryoscape" else train_cryodrgn(train, run, epochs))
             save(work, results)
         if f"accuracy/{name}" not in results or results[f"accuracy/{name}"]["epochs"] != epochs:
@@ -381,6 +385,8 @@ def main() -> None:
                         help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
     parser.add_argument("--window-r", type=float, default=0.0,
                         help="accuracy stage: cryoscape's real-space window (default 0: none, cryoscape's default)")
+    parser.add_argument("--beta", type=float, default=None,
+                        help="accuracy stage: cryoscape's KL weight (default: 1/zdim, cryoscape's and cryoDRGN's default)")
     parser.add_argument("--skip-full-band", action="store_true",
                         help="accuracy stage: only the --max-freq run (the full-band runs are done)")
     parser.add_argument("--device", default="cpu", help="cryoscape's device: cpu (default) or cuda")
@@ -392,9 +398,9 @@ def main() -> None:
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
     if args.stage in ("all", "accuracy"):
         if not args.skip_full_band:
-            stage_accuracy(work, results, args.epochs, window=args.window_r)
+            stage_accuracy(work, results, args.epochs, window=args.window_r, beta=args.beta)
         if args.max_freq < 1:
-            stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r)
+            stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r, args.beta)
     if args.stage in ("all", "accuracy", "paired"):
         stage_paired(work, results)
     if args.stage == "seeds":

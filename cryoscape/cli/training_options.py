@@ -34,7 +34,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
     parser.add_argument("--max-freq", type=float, default=1.0, metavar="F",
                         help="band limit of the decoder and the loss, as a fraction of Nyquist (default 1: all "
                              "frequencies to radius D/2-1); F < 1 ignores resolutions finer than 2*apix/F Å and "
-                             "decodes (F)^2 as many points per image, faster where the data hold no signal there")
+                             "decodes (F)^2 as many points per image, faster where the data hold no signal there. "
+                             "To choose F: the half-map FSC of `cryoscape backproject` on the same particles should be "
+                             "near 0 beyond it; leave a margin, as heterogeneity blurs that consensus map (adk benchmark: "
+                             "FSC < 0.05 from 0.72 x Nyquist, F=0.85 as accurate as F=1 and about 1.3x faster)")
     parser.add_argument("--refine-poses", action="store_true",
                         help="refine each particle's pose by gradient descent from epoch 2 on (local corrections "
                              "to the given poses); writes RUN/refined_particles.star every epoch")

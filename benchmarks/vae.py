@@ -311,7 +311,7 @@ def seeds_report(results: dict) -> list[str]:
 
 def write_report(results: dict) -> None:
     lines = ["# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae", "",
-             "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, timing, scaling; see its docstring).", "",
+             "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, paired, seeds, timing, profile, scaling; see its docstring).", "",
              f"Machine: {machine_description()}; cryoscape revision {git_revision()}.", "",
              "Dataset: adenylate kinase closed→open (98 frames, uniform), D=64, 1.4 Å/px, CTF, shifts ±2 px, SNR 0.1, "
              "20,000 training + 100 held-out particles. Both tools: encoder/decoder 3×256, zdim 8, batch 8, in memory; "
@@ -323,7 +323,11 @@ def write_report(results: dict) -> None:
                   "Seconds per epoch are the median over the run's epochs (an epoch that shared the CPU with other "
                   "work is slower; the median drops it). Accuracy on the 100 held-out images. cryoscape runs named "
                   "`_w0.85` apply the real-space image window of cryoDRGN's default (`--window-r 0.85`; cryoscape's default "
-                  "is none): in this table it lowered the held-out accuracy (0.515 -> 0.484 FSC area at --max-freq 0.85).", "",
+                  "is none): in this table it lowered the held-out accuracy (0.515 -> 0.484 FSC area at --max-freq 0.85). "
+                  "Runs named `_beta0.18` weight the KL term by 0.18 instead of 1/zdim = 0.125: cryoDRGN estimates its "
+                  "normalization on unwindowed images and then windows them, so the images in its loss have 0.68 of the "
+                  "variance they have in cryoscape's (measured on 1,000 of these particles), which raises its KL weight "
+                  "relative to the reconstruction error by 1/0.68, to the equivalent of 0.18 here.", "",
                   "| run | epochs | s/epoch (median) | speed-up vs cryoDRGN | peak RSS MiB | mean FSC AUC | "
                   "mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
                   "|---|---|---|---|---|---|---|---|"]

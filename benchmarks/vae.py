@@ -55,9 +55,21 @@ def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
     return folder
 
 
+def console_log(run: Path) -> Path:
+    """Where a run's console output goes: beside the run folder, named after all of it (with_suffix
+    would cut a name like cryoscape_maxfreq0.85_e5 at its dot)."""
+    return run.parent / f"{run.name}.log"
+
+
+def cryoscape_name(max_freq: float = 1.0, window: float = 0.0, beta: float | None = None) -> str:
+    """Name of a cryoscape accuracy run in results.json and of its folder (without the _e<epochs>)."""
+    return "cryoscape" + (f"_w{window:g}" if window else "") + (f"_beta{beta:g}" if beta is not None else "") + \
+        ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+
+
 def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
     seconds, peak = sh([CRYOSCAPE, "train-vae", data / "particles.star", "-o", run, "--zdim", ZDIM, "-n", epochs,
-                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], run.parent / f"{run.name}.log")
+                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], console_log(run))
     rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
 
@@ -65,8 +77,8 @@ def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
 def train_cryodrgn(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
     seconds, peak = sh([CRYODRGN, "train_vae", data / "particles.mrcs", "--poses", data / "poses.pkl", "--ctf",
                         data / "ctf.pkl", "--zdim", ZDIM, "-n", epochs, *ARCH, "-o", run, "--no-analysis", *extra],
-                       run.parent / f"{run.name}.log")
-    text = (run / "run.log").read_text() if (run / "run.log").exists() else (run.parent / f"{run.name}.log").read_text()
+                       console_log(run))
+    text = (run / "run.log" if (run / "run.log").exists() else console_log(run)).read_text()
     times = re.findall(r"=====> Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", text)
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times]}
 
@@ -144,9 +156,7 @@ def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0
     train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
     tools = ["cryoscape"] + (["cryodrgn"] if CRYODRGN.exists() and max_freq == 1.0 else [])
     for tool in tools:
-        name = tool + (f"_w{window:g}" if tool == "cryoscape" and window else "") + \
-            (f"_beta{beta:g}" if tool == "cryoscape" and beta is not None else "") + \
-            ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+        name = cryoscape_name(max_freq, window, beta) if tool == "cryoscape" else tool
         run = work / f"{name}_e{epochs}"
         trained = f"training/{name}/e{epochs}"
         if trained not in results:
@@ -165,7 +175,7 @@ def stage_seeds(work: Path, results: dict, epochs: int, max_freq: float, seeds: 
     ``max_freq``: the spread between trainings, next to which the accuracy difference is judged.
     The accuracy stage's runs are seed 0 of cryoscape and cryoDRGN's own random seed."""
     train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
-    ours = "cryoscape" + ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+    ours = cryoscape_name(max_freq)
     for seed in seeds:
         for tool in (ours, "cryodrgn"):
             key = f"seeds/{tool}/{seed}"
@@ -262,6 +272,11 @@ def save(work: Path, results: dict) -> None:
     write_report(results)
 
 
+def mean_and_error(d: np.ndarray) -> tuple[float, float]:
+    """Mean of ``d`` and its standard error."""
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def seeds_report(results: dict) -> list[str]:
     """The seeds stage's section: each training, the spread over seeds, and the tools' difference."""
     tools = sorted({k.split("/")[1] for k in results if k.startswith("seeds/")}, key=lambda t: (t == "cryodrgn", t))
@@ -303,8 +318,7 @@ def seeds_report(results: dict) -> list[str]:
                 se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else float("nan")
                 cells.append(f"{a.mean() - b.mean():+.4f} ± {se:.4f}")
                 if each:
-                    d = per_image[tool][each] - per_image["cryodrgn"][each]
-                    cells.append(f"{d.mean():+.4f} ± {d.std(ddof=1) / np.sqrt(len(d)):.4f}")
+                    cells.append("{:+.4f} ± {:.4f}".format(*mean_and_error(per_image[tool][each] - per_image["cryodrgn"][each])))
             lines.append(f"| {tool} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -345,9 +359,8 @@ def write_report(results: dict) -> None:
             for name, e in acc.items():
                 if name != "cryodrgn" and "auc_each" in e:
                     da, dr = np.asarray(e["auc_each"]) - base_auc, np.asarray(e["resolution_each"]) - base_res
-                    se = (lambda d: d.std(ddof=1) / np.sqrt(len(d)))
-                    lines.append(f"| {name} | {da.mean():+.4f} ± {se(da):.4f} | {dr.mean():+.3f} ± {se(dr):.3f} | "
-                                 f"{int((da > 0).sum())} of {len(da)} |")
+                    lines.append("| {} | {:+.4f} ± {:.4f} | {:+.3f} ± {:.3f} | ".format(name, *mean_and_error(da), *mean_and_error(dr))
+                                 + f"{int((da > 0).sum())} of {len(da)} |")
         lines += ["", "Seconds of each epoch: " + "; ".join(
             f"{t}: " + ", ".join(f"{x:.0f}" for x in e["epoch_s"]) for t, e in acc.items()), "",
             "abs Spearman by epoch: " + "; ".join(

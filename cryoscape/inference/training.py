@@ -329,7 +329,7 @@ def _train(source: ImageSource, table: ParticleTable, config: TrainConfig, run: 
     loader = _loader(source, sampler, config)
     encode_loader = _loader(source, ParticleBatchSampler(len(table), 256, shuffle=False), config) \
         if config.kind == "vae" and group.is_main else None
-    source_note = f" of {config.particles}" + (f" (rows in {config.ind})" if config.ind else "") if config.particles else ""
+    source_note = (f" of {config.particles}" + (f" (rows in {config.ind})" if config.ind else "")) if config.particles else ""
     log.info("%s training of %d particles%s (D=%d, %.3f Å/px) for %d epochs on %s%s", config.kind, len(table),
              source_note, config.D, config.apix, config.epochs, device,
              f" × {group.world_size} processes" if group.world_size > 1 else "")

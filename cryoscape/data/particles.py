@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
+import torch
+
+from cryoscape.imaging.ctf import CTF
 
 
 @dataclass
@@ -47,6 +50,10 @@ class CTFParams:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {f.name: np.asarray(getattr(self, f.name), dtype=np.float64) for f in fields(self)}
+
+    def select(self, index, device: torch.device | str = "cpu") -> CTF:
+        """The typed CTF (:class:`cryoscape.imaging.ctf.CTF`, RELION sign) of the particles ``index``."""
+        return CTF.of(**{k: torch.from_numpy(v[index]) for k, v in self.as_dict().items()}, device=device)
 
     @classmethod
     def constant(cls, n: int, **values: float) -> "CTFParams":
@@ -77,6 +84,19 @@ class ParticleTable:
     def shifts_px(self) -> np.ndarray | None:
         """Shifts in pixels of the stored images (RELION origin sign)."""
         return None if self.shifts_A is None else self.shifts_A / self.apix[:, None]
+
+    def shifts_px_of(self, index) -> np.ndarray | None:
+        """Shifts in pixels (B, 2) of the particles ``index`` only (O(B), for per-batch use)."""
+        if self.shifts_A is None:
+            return None
+        return np.asarray(self.shifts_A)[index] / np.asarray(self.apix)[index, None]
+
+    def ctf_images(self, index, device: torch.device | str = "cpu") -> torch.Tensor:
+        """(B, D, D) RELION-sign CTF images of the particles ``index`` (B,) at their pixel sizes."""
+        if self.ctf is None:
+            raise ValueError("the particle table has no CTF parameters")
+        apix = torch.from_numpy(np.asarray(self.apix, dtype=np.float64)[index]).to(device)
+        return self.ctf.select(index, device).images(self.box_size, apix)
 
     def subset(self, index) -> "ParticleTable":
         """Rows selected by an integer index array or boolean mask (order kept as given)."""

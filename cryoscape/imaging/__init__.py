@@ -9,7 +9,7 @@ Shifts are (x, y) pixels; ``translate_ft`` moves content by +shift.
 """
 
 from cryoscape.imaging.atoms import atoms_to_volume, default_bfactor_A2, project_atoms, scattering_coefficients
-from cryoscape.imaging.ctf import CTF_PARAM_NAMES, compute_ctf, ctf_for_images, electron_wavelength_A, phase_flip
+from cryoscape.imaging.ctf import CTF, electron_wavelength_A, phase_flip
 from cryoscape.imaging.fft import (downsample_images, fft2_center, fft3_center, fourier_crop_2d, fourier_pad_2d,
                                    ht2_center, ht3_center, ifft2_center, ifft3_center, iht2_center, iht3_center)
 from cryoscape.imaging.grids import (circular_mask, frequency_grid_2d, frequency_grid_3d, radial_index_2d,
@@ -25,7 +25,7 @@ from cryoscape.imaging.so3_grid import (hopf_to_quaternion, pix2ang, shift_grid,
 
 __all__ = [
     "atoms_to_volume", "default_bfactor_A2", "project_atoms", "scattering_coefficients",
-    "CTF_PARAM_NAMES", "compute_ctf", "ctf_for_images", "electron_wavelength_A", "phase_flip",
+    "CTF", "electron_wavelength_A", "phase_flip",
     "downsample_images", "fft2_center", "fft3_center", "fourier_crop_2d", "fourier_pad_2d", "ht2_center",
     "ht3_center", "ifft2_center", "ifft3_center", "iht2_center", "iht3_center",
     "circular_mask", "frequency_grid_2d", "frequency_grid_3d", "radial_index_2d", "radial_index_3d",

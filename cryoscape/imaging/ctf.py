@@ -1,27 +1,26 @@
-"""Contrast transfer function (RELION/cryoDRGN formula) and phase flipping.
+"""Contrast transfer function (the RELION/cryoDRGN formula) as a typed object, and phase flipping.
 
-ctf(k) = sqrt(1 - w²) sin γ - w cos γ  [· exp(-B s²/4)],
+One sign, RELION's: ctf(k) = w cos γ − sqrt(1 − w²) sin γ  [· exp(−B s²/4)], positive (+w) at
+k = 0, so that a positive density (a white particle in RELION's contrast) gives positive pixel
+values at low frequency. cryoDRGN's CTF is the negative of this (which is why cryoDRGN inverts
+RELION data by default); torch-ctf's equals it.
 γ = 2π(-½ Δf(α) λ s² + ¼ Cs λ³ s⁴) - φ₀,
 Δf(α) = ½(dfU + dfV + (dfU - dfV) cos(2(α - α_ast))),  α = atan2(ky, kx),  s² = kx² + ky² (1/Å²),
 λ(Å) = 12.2643247 / sqrt(V (1 + 0.978466e-6 V)), V in volts.
 Units: defocus Å (positive = underfocus), astigmatism angle degrees (from the +x axis towards +y),
 voltage kV, Cs mm, amplitude contrast w a fraction, phase shift φ₀ degrees, B-factor Å².
-The CTF is -w at k = 0 (negative at low frequency).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 
 from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_box_size
 from cryoscape.imaging.grids import frequency_grid_2d
-
-CTF_PARAM_NAMES = ("defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV", "cs_mm",
-                   "amplitude_contrast", "phase_shift_deg", "bfactor_A2")
-
 
 def electron_wavelength_A(voltage_kV: torch.Tensor) -> torch.Tensor:
     """Relativistic electron wavelength in Å for an accelerating voltage in kV."""
@@ -41,7 +40,7 @@ def _ctf(s2: torch.Tensor, cos2a: torch.Tensor, sin2a: torch.Tensor, p: dict[str
     against them.
 
     Written for speed on (B, D, D) grids with one transcendental per point: cos(2(α − φ)) is expanded
-    into per-pixel and per-particle factors, and √(1−w²) sin γ − w cos γ = sin(γ − arcsin w).
+    into per-pixel and per-particle factors, and w cos γ − √(1−w²) sin γ = −sin(γ − arcsin w).
     """
     lam = electron_wavelength_A(p["voltage_kV"])
     ang = 2 * torch.deg2rad(p["astig_angle_deg"])
@@ -51,9 +50,9 @@ def _ctf(s2: torch.Tensor, cos2a: torch.Tensor, sin2a: torch.Tensor, p: dict[str
     cs = p["cs_mm"] * 1e7
     gamma = 2 * math.pi * (-0.5 * defocus * lam * s2 + 0.25 * cs * lam ** 3 * s2 ** 2)
     gamma = gamma - (torch.deg2rad(p["phase_shift_deg"]) + torch.asin(p["amplitude_contrast"]))
-    ctf = torch.sin(gamma)
-    bfactor = p.get("bfactor_A2")
-    if bfactor is not None and bool((bfactor != 0).any()):
+    ctf = -torch.sin(gamma)
+    bfactor = p["bfactor_A2"]
+    if bool((bfactor != 0).any()):
         ctf = ctf * torch.exp(-bfactor * s2 / 4)
     return ctf
 
@@ -65,58 +64,72 @@ def _double_angle(kx: torch.Tensor, ky: torch.Tensor) -> tuple[torch.Tensor, tor
     return torch.where(r2 > 0, (kx ** 2 - ky ** 2) / safe, 1.0), 2 * kx * ky / safe
 
 
-def _prepare(values: dict, device) -> dict[str, torch.Tensor]:
-    """Validate CTF parameters and return them as float64 tensors of shape (B,) or (1,)."""
-    params = {k: _as_batch(k, v, device) for k, v in values.items() if v is not None}
-    sizes = {len(v) for v in params.values()} - {1}
-    if len(sizes) > 1:
-        raise InputError(f"CTF parameters have inconsistent lengths {sorted(sizes)}")
-    w = params["amplitude_contrast"]
-    if bool(((w < 0) | (w >= 1)).any()):
-        raise InputError("amplitude_contrast must be in [0, 1)")
-    if bool((params["voltage_kV"] <= 0).any()):
-        raise InputError("voltage_kV must be positive")
-    return params
+@dataclass(frozen=True)
+class CTF:
+    """CTF parameters of B images, each a (B,) float64 tensor (build with :meth:`of`).
 
-
-def compute_ctf(freqs_A: torch.Tensor, defocus_u_A, defocus_v_A, astig_angle_deg, voltage_kV, cs_mm,
-                amplitude_contrast, phase_shift_deg=0.0, bfactor_A2=None) -> torch.Tensor:
-    """CTF at frequencies ``freqs_A`` (..., 2) = (kx, ky) in 1/Å for B parameter sets -> (B, ...).
-
-    Each parameter is a scalar or a (B,) tensor (B = the longest; scalars are shared). The CTF is
-    computed in float64 and returned in the dtype of ``freqs_A``. ``bfactor_A2=None`` means no envelope.
+    Units: defocus in Å (positive = underfocus), astigmatism angle in degrees (from +kx towards
+    +ky), voltage in kV, spherical aberration in mm, amplitude contrast a fraction in [0, 1), phase
+    shift in degrees, B-factor in Å² (0 = no envelope). Values are RELION-sign (see module docstring).
     """
-    if not isinstance(freqs_A, torch.Tensor) or freqs_A.ndim < 1 or freqs_A.shape[-1] != 2:
-        shape = tuple(freqs_A.shape) if hasattr(freqs_A, "shape") else type(freqs_A).__name__
-        raise InputError(f"freqs_A must be a (..., 2) tensor of (kx, ky) in 1/Å, got {shape}")
-    params = _prepare(dict(defocus_u_A=defocus_u_A, defocus_v_A=defocus_v_A, astig_angle_deg=astig_angle_deg,
-                           voltage_kV=voltage_kV, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
-                           phase_shift_deg=phase_shift_deg, bfactor_A2=bfactor_A2), freqs_A.device)
-    extra = (1,) * (freqs_A.ndim - 1)
-    f = freqs_A.to(torch.float64)
-    s2 = (f ** 2).sum(-1)
-    cos2a, sin2a = _double_angle(f[..., 0], f[..., 1])
-    return _ctf(s2, cos2a, sin2a, {k: v.reshape((-1,) + extra) for k, v in params.items()}).to(freqs_A.dtype)
 
+    defocus_u_A: torch.Tensor
+    defocus_v_A: torch.Tensor
+    astig_angle_deg: torch.Tensor
+    voltage_kV: torch.Tensor
+    cs_mm: torch.Tensor
+    amplitude_contrast: torch.Tensor
+    phase_shift_deg: torch.Tensor
+    bfactor_A2: torch.Tensor
 
-def ctf_for_images(D: int, apix, params: dict, dtype=torch.float32) -> torch.Tensor:
-    """(B, D, D) CTFs on the centred D×D Fourier grid of images with pixel sizes ``apix`` (B,) in Å.
+    @classmethod
+    def of(cls, defocus_u_A, defocus_v_A, astig_angle_deg=0.0, voltage_kV=300.0, cs_mm=2.7,
+           amplitude_contrast=0.1, phase_shift_deg=0.0, bfactor_A2=0.0, device=None) -> "CTF":
+        """Validated parameters: each a scalar (shared) or a (B,) tensor/array; scalars broadcast to B."""
+        values = dict(defocus_u_A=defocus_u_A, defocus_v_A=defocus_v_A, astig_angle_deg=astig_angle_deg,
+                      voltage_kV=voltage_kV, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
+                      phase_shift_deg=phase_shift_deg, bfactor_A2=0.0 if bfactor_A2 is None else bfactor_A2)
+        params = {k: _as_batch(k, v, device) for k, v in values.items()}
+        sizes = {len(v) for v in params.values()} - {1}
+        if len(sizes) > 1:
+            raise InputError(f"CTF parameters have inconsistent lengths {sorted(sizes)}")
+        w = params["amplitude_contrast"]
+        if bool(((w < 0) | (w >= 1)).any()):
+            raise InputError("amplitude_contrast must be in [0, 1)")
+        if bool((params["voltage_kV"] <= 0).any()):
+            raise InputError("voltage_kV must be positive")
+        B = max(sizes, default=1)
+        return cls(**{k: v.expand(B).contiguous() for k, v in params.items()})
 
-    ``params`` maps exactly the names in ``CTF_PARAM_NAMES`` (the fields of
-    ``cryoscape.data.particles.CTFParams``) to (B,) tensors or arrays; bfactor_A2 = 0 means no envelope.
-    """
-    D = check_box_size(D)
-    if set(params) != set(CTF_PARAM_NAMES):
-        raise InputError(f"CTF params must have exactly the keys {', '.join(CTF_PARAM_NAMES)}; "
-                         f"got {', '.join(sorted(params))}")
-    apix = _as_batch("apix", apix, None)
-    if bool((apix <= 0).any()):
-        raise InputError("apix must be positive")
-    batch = _prepare(params, apix.device)
-    k = frequency_grid_2d(D, device=apix.device, dtype=torch.float64)
-    s2 = (k ** 2).sum(-1) / apix[:, None, None] ** 2
-    cos2a, sin2a = _double_angle(k[..., 0], k[..., 1])
-    return _ctf(s2, cos2a, sin2a, {n: v[:, None, None] for n, v in batch.items()}).to(dtype)
+    def __len__(self) -> int:
+        return len(self.defocus_u_A)
+
+    def _params(self, extra_dims: int) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name).reshape((-1,) + (1,) * extra_dims) for f in fields(self)}
+
+    def at(self, freqs_A: torch.Tensor) -> torch.Tensor:
+        """CTF (B, ...) at frequencies ``freqs_A`` (..., 2) = (kx, ky) in 1/Å, computed in float64 and
+        returned in the dtype of ``freqs_A``."""
+        if not isinstance(freqs_A, torch.Tensor) or freqs_A.ndim < 1 or freqs_A.shape[-1] != 2:
+            shape = tuple(freqs_A.shape) if hasattr(freqs_A, "shape") else type(freqs_A).__name__
+            raise InputError(f"freqs_A must be a (..., 2) tensor of (kx, ky) in 1/Å, got {shape}")
+        f = freqs_A.to(torch.float64)
+        cos2a, sin2a = _double_angle(f[..., 0], f[..., 1])
+        params = {k: v.to(f.device) for k, v in self._params(freqs_A.ndim - 1).items()}
+        return _ctf((f ** 2).sum(-1), cos2a, sin2a, params).to(freqs_A.dtype)
+
+    def images(self, D: int, apix_A, dtype=torch.float32) -> torch.Tensor:
+        """(B, D, D) CTFs on the centred D×D Fourier grid of images with pixel sizes ``apix_A`` (B,) or
+        a scalar, in Å."""
+        D = check_box_size(D)
+        device = self.defocus_u_A.device
+        apix = _as_batch("apix", apix_A, device)
+        if bool((apix <= 0).any()):
+            raise InputError("apix must be positive")
+        k = frequency_grid_2d(D, device=device, dtype=torch.float64)
+        s2 = (k ** 2).sum(-1) / apix[:, None, None] ** 2
+        cos2a, sin2a = _double_angle(k[..., 0], k[..., 1])
+        return _ctf(s2, cos2a, sin2a, self._params(2)).to(dtype)
 
 
 def phase_flip(images_ft: torch.Tensor, ctf: torch.Tensor) -> torch.Tensor:

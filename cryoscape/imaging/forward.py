@@ -1,9 +1,16 @@
-"""The image-formation forward model: image = CTF · shift · central slice, composed from the pieces.
+"""The one image-formation forward model: image = shift ∘ CTF ∘ (central slice of a volume), and
+its adjoint.
+
+Every user composes these pieces: ``simulate`` renders images with :func:`render_images`;
+backprojection inserts :func:`adjoint_images` (CTF · the image re-centred by +shift) with weights
+CTF²; the training losses compare :func:`transfer` (CTF · the model's Hartley slice) with
+:func:`centred_hartley` (the observed image re-centred by +shift, i.e. the adjoint of the shift, which
+is unitary, so the loss equals the loss of the fully shifted model image).
 
 Contrast convention: cryoscape images have RELION's contrast (particles are white: a positive
-density gives positive pixel values at low frequency). The transfer applied to the projection is
-therefore RELION's CTF, which is the negative of the cryoDRGN formula in :mod:`cryoscape.imaging.ctf`
-(that one is negative at low frequency, which is why cryoDRGN inverts RELION data by default).
+density gives positive pixel values at low frequency), and :class:`~cryoscape.imaging.ctf.CTF` has
+RELION's sign, so a white particle is modelled as CTF · slice with a positive density. A real, even
+CTF commutes with the Hartley transform, so the Hartley model image is CTF · H(slice).
 
 Accuracy: slices are taken from a volume zero-padded ``oversample`` times (default 2) and
 pre-divided by the Fourier transform of the trilinear kernel (sinc² per axis), so that trilinear
@@ -18,15 +25,37 @@ from dataclasses import dataclass
 
 import torch
 
-from cryoscape.imaging.ctf import ctf_for_images
 from cryoscape.imaging.fft import fft2_center, fft3_center, ifft2_center
 from cryoscape.imaging.shifts import translate_ft
 from cryoscape.imaging.slicing import extract_central_slices
 
 
-def relion_ctf(D: int, apix: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(B, D, D) RELION-sign CTF (positive at low frequency) on the centred D×D grid."""
-    return -ctf_for_images(D, apix, params)
+def transfer(slices: torch.Tensor, ctf: torch.Tensor | None) -> torch.Tensor:
+    """CTF · slices: (B, D, D) Fourier (complex) or Hartley (real) slices times the RELION-sign
+    ``ctf`` (B, D, D) (None: CTF-free data)."""
+    return slices if ctf is None else slices * ctf
+
+
+def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None,
+                    window: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, D, D) real images -> Hartley transforms (B, D, D) of the images (times the real-space
+    ``window`` (D, D), if any) translated by +shift (pixels, RELION origin: this centres the particle)."""
+    ft = fft2_center(images if window is None else images * window)
+    if shifts_px is not None:
+        ft = translate_ft(ft, shifts_px)
+    return ft.real - ft.imag
+
+
+def adjoint_images(images: torch.Tensor, shifts_px: torch.Tensor | None,
+                   ctf: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adjoint of shift ∘ CTF on real images (B, D, D): (CTF · FT of the images translated by
+    +shift (B, D, D) complex, the weights CTF² (B, D, D)) for Fourier backprojection (ones without CTF)."""
+    image_ft = fft2_center(images)
+    if shifts_px is not None:
+        image_ft = translate_ft(image_ft, shifts_px.to(torch.float32))
+    if ctf is None:
+        return image_ft, torch.ones(image_ft.shape, dtype=torch.float32, device=image_ft.device)
+    return image_ft * ctf, ctf * ctf
 
 
 def trilinear_kernel_ft(N: int, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -79,9 +108,7 @@ def apply_ctf_and_shift(projections: torch.Tensor, shifts_px: torch.Tensor | Non
                         ctf: torch.Tensor | None) -> torch.Tensor:
     """Images from centred projections: multiply by ``ctf`` (B, D, D) (RELION sign) and translate by
     −shift (RELION origin convention: the particle sits at −origin, and +origin re-centres it)."""
-    image_ft = fft2_center(projections)
-    if ctf is not None:
-        image_ft = image_ft * ctf
+    image_ft = transfer(fft2_center(projections), ctf)
     if shifts_px is not None:
         image_ft = translate_ft(image_ft, -shifts_px.to(torch.float32))
     return ifft2_center(image_ft).real

@@ -1,7 +1,8 @@
 """Homogeneous reconstruction by Fourier-space backprojection with known poses and CTF.
 
-Each image is Fourier transformed, re-centred (translated by +shift, RELION's origin convention),
-multiplied by its CTF c (RELION sign) and inserted as a central slice at Rᵀ(kx, ky, 0) by trilinear
+Each image goes through the adjoint of the forward model (:func:`cryoscape.imaging.forward.adjoint_images`:
+Fourier transformed, re-centred by +shift (RELION's origin convention), multiplied by its CTF c,
+RELION sign) and is inserted as a central slice at Rᵀ(kx, ky, 0) by trilinear
 scatter; the weights c² are inserted the same way. Only half of each (Hermitian) slice is inserted
 and the sums are completed by symmetry, which halves the work. The map is the Wiener-style ratio
 
@@ -23,11 +24,10 @@ from tqdm import tqdm
 from cryoscape.data.images import ImageSource
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.imaging.fft import fft2_center, ifft3_center
+from cryoscape.imaging.fft import ifft3_center
+from cryoscape.imaging.forward import adjoint_images
 from cryoscape.imaging.fsc import fsc, ssnr_from_half_map_fsc, shell_index_3d
-from cryoscape.imaging.shifts import translate_ft
 from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
-from cryoscape.inference.batches import particle_ctf
 
 
 @dataclass
@@ -117,13 +117,9 @@ def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *,
         images = torch.from_numpy(source.get(index)).to(device)
         if invert:
             images = -images
-        image_ft = translate_ft(fft2_center(images), torch.from_numpy(shifts[index]).float().to(device))
+        ctf = table.ctf_images(index, device) if use_ctf else None
+        slices, weights = adjoint_images(images, torch.from_numpy(shifts[index]).float().to(device), ctf)
         rot = torch.from_numpy(table.rotations[index]).float().to(device)
-        if use_ctf:
-            ctf = particle_ctf(table.ctf, table.apix, D, index, device)
-            slices, weights = image_ft * ctf, ctf * ctf
-        else:
-            slices, weights = image_ft, torch.ones(image_ft.shape, dtype=torch.float32, device=device)
         for h in (0, 1):
             sel = torch.from_numpy(halves[index] == h).to(device)
             acc[h].add(slices[sel], weights[sel], rot[sel])

@@ -4,9 +4,8 @@ Images are multiplied by a real-space window (optional, off by default; cryoDRGN
 0.85 of the box radius, falling to 0 at 0.99: it removes the noise of the box corners but also the
 signal that the CTF spreads beyond the particle), Fourier transformed, translated by +shift (RELION origin: this centres the particle),
 converted to the Hartley domain and divided by ``scale`` (a global normalization so that the
-network works with values of order one). The CTF is RELION's (positive at low frequency), so that
-a white particle is modelled as CTF · slice with a positive density. A real, even CTF commutes with
-the Hartley transform, so the model image is CTF · H(slice).
+network works with values of order one): the data side of :mod:`cryoscape.imaging.forward`, whose
+model side is CTF · (Hartley slice) with RELION's CTF sign.
 """
 
 from __future__ import annotations
@@ -18,12 +17,10 @@ import numpy as np
 import torch
 
 from cryoscape.data.images import ImageSource
-from cryoscape.data.particles import CTFParams, ParticleTable
+from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.imaging.fft import fft2_center
+from cryoscape.imaging.forward import centred_hartley
 from cryoscape.imaging.grids import soft_circular_mask
-from cryoscape.imaging.forward import relion_ctf
-from cryoscape.imaging.shifts import translate_ft
 
 
 @dataclass
@@ -48,28 +45,13 @@ def image_window(D: int, inner: float, device: torch.device | str = "cpu") -> to
     return soft_circular_mask(D, inner * D / 2, (0.99 - inner) * D / 2, device)
 
 
-def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None, window: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, D, D) real images -> Hartley transforms (B, D, D) of the images (times ``window``) translated by +shift."""
-    ft = fft2_center(images if window is None else images * window)
-    if shifts_px is not None:
-        ft = translate_ft(ft, shifts_px)
-    return ft.real - ft.imag
-
-
-def particle_ctf(ctf: CTFParams, apix: np.ndarray, D: int, index: np.ndarray,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """(B, D, D) RELION-sign CTF images of the particles ``index`` (pixel sizes ``apix`` (N,) in Å)."""
-    params = {k: torch.from_numpy(v[index]).to(device) for k, v in ctf.as_dict().items()}
-    return relion_ctf(D, torch.from_numpy(np.asarray(apix)[index]).to(device), params)
-
-
 def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0,
                   window: float = 0.0) -> float:
     """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles."""
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(table), size=min(n, len(table)), replace=False))
     images = torch.from_numpy(source.get(index)) * (-1.0 if invert else 1.0)
-    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float()
+    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px_of(index)).float()
     return float(centred_hartley(images, shifts, image_window(table.box_size, window)).std())
 
 
@@ -80,8 +62,8 @@ def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, sc
     images = images.to(device)
     if invert:
         images = -images
-    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px[index]).float().to(device)
-    ctf = particle_ctf(table.ctf, table.apix, table.box_size, index, device) if use_ctf else None
+    shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px_of(index)).float().to(device)
+    ctf = table.ctf_images(index, device) if use_ctf else None
     return ParticleBatch(
         index=torch.from_numpy(np.asarray(index)),
         images_ht=centred_hartley(images, shifts, image_window(table.box_size, window, images.device)) / scale,

@@ -34,7 +34,6 @@ from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.forward import apply_ctf_and_shift, prepare_volume, project
 from cryoscape.imaging.rotations import random_rotations
-from cryoscape.inference.batches import particle_ctf
 from cryoscape.io.mrc import StackWriter, write_map
 from cryoscape.io.paths import check_output
 from cryoscape.simulate.conformations import Component
@@ -161,7 +160,7 @@ class _Renderer:
             real = proj[labels.component[index] >= 0]
             scale = real.std() / blobs.std() if len(real) else 1.0
             proj[junk] = blobs * scale
-        ctf_images = particle_ctf(ctf, np.full(len(ctf), cfg.apix), D, index) if cfg.use_ctf else None
+        ctf_images = ctf.select(index).images(D, cfg.apix) if cfg.use_ctf else None
         return apply_ctf_and_shift(proj, torch.from_numpy(shifts_px[index]).float(), ctf_images)
 
 

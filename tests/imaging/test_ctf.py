@@ -2,7 +2,7 @@
 
 Mapping to torch-ctf's ``calculate_ctf_2d`` (v0.6):
 - sign: torch-ctf returns -sin(χ) with χ = γ - arctan(w/√(1-w²)) (γ as in cryoscape.imaging.ctf),
-  while ours is √(1-w²) sin γ - w cos γ = sin(χ): torch-ctf = -1 × ours (ours is -w at k = 0);
+  and ours (RELION's sign) is w cos γ - √(1-w²) sin γ = -sin(χ): torch-ctf = ours (+w at k = 0);
 - defocus = (dfU + dfV)/2 and astigmatism = (dfU - dfV)/2, both in µm; its astigmatism angle is the
   same as ours (measured from +kx towards +ky, degrees), no transposition needed;
 - wavelength: torch-ctf uses CODATA constants (h, m_e, c, e), RELION/cryoDRGN use
@@ -75,51 +75,60 @@ def test_wavelength_at_300kV():
 
 def test_ctf_matches_torch_ctf():
     D = 128
-    ours = ctf_mod.ctf_for_images(D, APIX, PARAMS, dtype=torch.float64)
+    ours = ctf_mod.CTF.of(**PARAMS).images(D, APIX, dtype=torch.float64)
     r = torch.linalg.vector_norm(frequency_grid_2d(D, dtype=torch.float64), dim=-1)
     for i in range(3):
-        dev = (ours[i] + _torch_ctf(i, D)).abs()  # torch-ctf = -ours
+        dev = (ours[i] - _torch_ctf(i, D)).abs()  # torch-ctf = ours
         assert dev[r <= 0.15].max() < 1e-5, dev[r <= 0.15].max()  # |γ| up to ~20 rad
         assert dev.max() < 1e-4, dev.max()
         # a flipped astigmatism angle (or the other sign convention) is clearly different
-        assert (ours[i] - _torch_ctf(i, D)).abs().max() > 1.0
+        assert (ours[i] + _torch_ctf(i, D)).abs().max() > 1.0
         if PARAMS["defocus_u_A"][i] != PARAMS["defocus_v_A"][i]:
-            assert (ours[i] + _torch_ctf(i, D, angle_sign=-1.0)).abs().max() > 0.5
+            assert (ours[i] - _torch_ctf(i, D, angle_sign=-1.0)).abs().max() > 0.5
 
 
-def test_compute_ctf_shapes_sign_and_bfactor():
+def test_ctf_at_shapes_sign_and_bfactor():
     freqs = frequency_grid_2d(32, dtype=torch.float64) / 1.5
     common = {k: v for k, v in PARAMS.items() if k != "bfactor_A2"}
-    c = ctf_mod.compute_ctf(freqs, **common)
+    c = ctf_mod.CTF.of(**common).at(freqs)
     assert c.shape == (3, 32, 32) and c.dtype == torch.float64
-    np.testing.assert_allclose(c[:, 16, 16], -PARAMS["amplitude_contrast"].double() * torch.cos(
-        -torch.deg2rad(PARAMS["phase_shift_deg"].double())) + torch.sqrt(
-        1 - PARAMS["amplitude_contrast"].double() ** 2) * torch.sin(-torch.deg2rad(PARAMS["phase_shift_deg"].double())))
-    assert c[0, 16, 16] == pytest.approx(-0.1)  # negative at low frequency
-    cb = ctf_mod.compute_ctf(freqs, **common, bfactor_A2=torch.tensor([100.0, 0.0, 50.0]))
+    w, phi = PARAMS["amplitude_contrast"].double(), torch.deg2rad(PARAMS["phase_shift_deg"].double())
+    np.testing.assert_allclose(c[:, 16, 16], w * torch.cos(-phi) - torch.sqrt(1 - w ** 2) * torch.sin(-phi))
+    assert c[0, 16, 16] == pytest.approx(0.1)  # RELION's sign: positive at low frequency
+    with_b = ctf_mod.CTF.of(**common, bfactor_A2=torch.tensor([100.0, 0.0, 50.0]))
+    cb = with_b.at(freqs)
     s2 = (freqs ** 2).sum(-1)
     np.testing.assert_allclose(cb[0], c[0] * torch.exp(-100 * s2 / 4), atol=1e-14)
     np.testing.assert_allclose(cb[1], c[1], atol=1e-14)
-    with_b = {**common, "bfactor_A2": torch.tensor([100.0, 0.0, 50.0])}
-    via_images = ctf_mod.ctf_for_images(32, torch.full((3,), 1.5), with_b, dtype=torch.float64)
-    np.testing.assert_allclose(via_images, cb, atol=1e-12)
+    np.testing.assert_allclose(with_b.images(32, 1.5, dtype=torch.float64), cb, atol=1e-12)
     # a 1D radial profile matches the closed-form γ for the round (non-astigmatic) case
     k = torch.tensor([[0.1, 0.0]], dtype=torch.float64)
     lam = 12.2643247 / math.sqrt(300e3 * (1 + 0.978466e-6 * 300e3))
     gamma = 2 * math.pi * (-0.5 * 15000 * lam * 0.01 + 0.25 * 2.7e7 * lam ** 3 * 1e-4)
-    val = ctf_mod.compute_ctf(k, 15000.0, 15000.0, 0.0, 300.0, 2.7, 0.1)
-    assert val.item() == pytest.approx(math.sqrt(0.99) * math.sin(gamma) - 0.1 * math.cos(gamma), abs=1e-12)
+    val = ctf_mod.CTF.of(15000.0, 15000.0, 0.0, 300.0, 2.7, 0.1).at(k)
+    assert val.item() == pytest.approx(0.1 * math.cos(gamma) - math.sqrt(0.99) * math.sin(gamma), abs=1e-12)
+
+
+def test_ctf_batch_equals_loop_of_single_images():
+    ctf = ctf_mod.CTF.of(**PARAMS)
+    batch = ctf.images(24, APIX)
+    for i in range(3):
+        single = ctf_mod.CTF.of(**{k: v[i] for k, v in PARAMS.items()}).images(24, APIX[i])
+        assert len(single) == 1
+        torch.testing.assert_close(batch[i], single[0], rtol=0, atol=0)
 
 
 def test_phase_flip_and_validation():
-    ctf = ctf_mod.ctf_for_images(16, torch.ones(3), PARAMS)
+    ctf = ctf_mod.CTF.of(**PARAMS).images(16, torch.ones(3))
     images = torch.randn(3, 16, 16, dtype=torch.complex64)
     flipped = ctf_mod.phase_flip(images, ctf)
     np.testing.assert_allclose(flipped.numpy(), (images * torch.sign(ctf)).numpy())
     assert ((ctf_mod.phase_flip(torch.ones(3, 16, 16), ctf) * ctf) >= 0).all()
+    with pytest.raises(TypeError):
+        ctf_mod.CTF.of(**{k: v for k, v in PARAMS.items() if k not in ("defocus_v_A",)})
     with pytest.raises(InputError):
-        ctf_mod.ctf_for_images(16, torch.ones(3), {k: v for k, v in PARAMS.items() if k != "cs_mm"})
+        ctf_mod.CTF.of(**{**PARAMS, "amplitude_contrast": torch.full((3,), 1.0)})
     with pytest.raises(InputError):
-        ctf_mod.compute_ctf(torch.zeros(4, 3), 1.0, 1.0, 0.0, 300.0, 2.7, 0.1)
+        ctf_mod.CTF.of(1.0, 1.0).at(torch.zeros(4, 3))
     with pytest.raises(InputError):
-        ctf_mod.compute_ctf(torch.zeros(4, 2), torch.ones(2), torch.ones(3), 0.0, 300.0, 2.7, 0.1)
+        ctf_mod.CTF.of(torch.ones(2), torch.ones(3))

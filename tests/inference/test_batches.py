@@ -6,7 +6,8 @@ import torch
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import fft2_center
-from cryoscape.inference.batches import centred_hartley, image_window
+from cryoscape.imaging.forward import centred_hartley
+from cryoscape.inference.batches import image_window
 from cryoscape.inference.training import TrainConfig
 
 

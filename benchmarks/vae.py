@@ -227,8 +227,6 @@ def stage_profile(work: Path, results: dict) -> None:
     3×256 networks, zdim 8, bf16 autocast as in the benchmark), after 10 warm-up steps."""
     if "profile" in results:
         return
-    from dataclasses import asdict
-
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -236,20 +234,20 @@ def stage_profile(work: Path, results: dict) -> None:
     from cryoscape.data.particle_io import load_particles
     from cryoscape.imaging.grids import fourier_disk_mask
     from cryoscape.inference.batches import hartley_scale, make_batch
-    from cryoscape.inference.training import TrainConfig, _step_losses, build_model
+    from cryoscape.models.vae import VAESettings
 
     table = load_particles(simulate(work / "train", 20_000, 1) / "particles.star")
     source = ImageSource.from_table(table, lazy=False)
-    config = TrainConfig(kind="vae", zdim=ZDIM, amp=True, D=D, apix=APIX)
-    config.scale = hartley_scale(source, table)
-    model = build_model(asdict(config))
+    scale = hartley_scale(source, table)
+    model = VAESettings(zdim=ZDIM).build(D, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
-    mask, generator, cpu = fourier_disk_mask(D), torch.Generator().manual_seed(0), torch.device("cpu")
+    mask, generator = fourier_disk_mask(D), torch.Generator().manual_seed(0)
 
     def step(i: int) -> None:
         index = np.arange(8 * i, 8 * i + 8)
-        batch = make_batch(torch.from_numpy(source.get(index)), table, index, config.scale)
-        loss, _, _ = _step_losses(model, batch, mask, config, generator, cpu)
+        batch = make_batch(torch.from_numpy(source.get(index)), table, index, scale)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(batch, mask, generator)["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

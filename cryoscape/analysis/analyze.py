@@ -97,11 +97,11 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
         summary["clusters"] = [{"cluster": k, "size": int(n), "center_particle": int(i), "pc1": float(pca.coords[i, 0])}
                                for k, (n, i) in enumerate(zip(clusters.counts, clusters.on_data))]
         if truth is not None:
-            summary["truth"] = _truth_view(truth, clusters.labels, cluster_maps, config["apix"], pc2, embedding, out)
+            summary["truth"] = _truth_view(truth, clusters.labels, cluster_maps, config.data.apix, pc2, embedding, out)
             if options.truth_images > 0:
                 summary["truth"]["per_image"] = per_image_summary(
                     truth, z, lambda zs: decoded_maps(model, config, zs, options.map_batch, "truth", progress),
-                    options.truth_images, config["apix"], options.seed)
+                    options.truth_images, config.data.apix, options.seed)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "analysis.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.txt").write_text(summary_text(summary))

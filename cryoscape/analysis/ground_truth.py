@@ -19,6 +19,7 @@ from cryoscape.analysis.clustering_metrics import adjusted_rand_index
 from cryoscape.analysis.fsc import per_image_fsc
 from cryoscape.errors import InputError
 from cryoscape.imaging.fsc import centered_fft3, fsc_of_transforms
+from cryoscape.inference.run_config import RunConfig
 from cryoscape.io.mrc import read_map
 from cryoscape.io.selection import read_selection
 
@@ -55,10 +56,11 @@ class SimulationTruth:
         return np.stack([read_map(p)[0] for p in self.maps[component]])
 
 
-def find_truth(config: dict, particles: str | Path | None = None) -> SimulationTruth | None:
+def find_truth(config: RunConfig, particles: str | Path | None = None) -> SimulationTruth | None:
     """The truth of a run's particles if they come from ``cryoscape simulate`` (``particles``
     overrides the run's recorded particle file); None otherwise."""
-    source = Path(particles) if particles else Path(config["particles"]) if config.get("particles") else None
+    data = config.data
+    source = Path(particles) if particles else Path(data.particles) if data.particles else None
     if source is None:
         return None
     folder = source.parent
@@ -67,11 +69,11 @@ def find_truth(config: dict, particles: str | Path | None = None) -> SimulationT
     with np.load(folder / "labels.npz") as saved:
         component, conformation = saved["component"], saved["conformation"]
     summary = json.loads((folder / "simulation.json").read_text())
-    if config.get("ind"):
-        index = read_selection(Path(config["ind"]), len(component))
+    if data.ind:
+        index = read_selection(Path(data.ind), len(component))
         component, conformation = component[index], conformation[index]
-    if config.get("n_particles") and len(component) != config["n_particles"]:
-        raise InputError(f"{folder}/labels.npz has {len(component)} particles, the run {config['n_particles']}")
+    if len(component) != data.n_particles:
+        raise InputError(f"{folder}/labels.npz has {len(component)} particles, the run {data.n_particles}")
     maps, start = [], 0
     for comp in summary["components"]:
         n = comp["n_conformations"]

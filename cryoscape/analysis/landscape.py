@@ -74,8 +74,8 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         raise InputError(f"the sketch size must be between 2 and the number of particles ({len(z)}), got {o.sketch_size}")
     if not 1 <= o.n_states <= o.sketch_size:
         raise InputError(f"the number of states must be between 1 and the sketch size, got {o.n_states}")
-    box = o.downsample or config["D"]
-    apix = config["apix"] * config["D"] / box
+    box = o.downsample or config.data.D
+    apix = config.data.apix * config.data.D / box
     user_mask = _read_mask(o.mask, box) if o.mask else None
     outdir = Path(outdir) if outdir else run / f"landscape.{epoch}"
     started = time.perf_counter()
@@ -151,7 +151,7 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         plots.density(first_two_columns(landscape), out / "landscape_density.png", axes, f"all {len(z)} particles in volume-PC space")
         truth = find_truth(config, particles)
         if truth is not None and len(truth.component) == len(z):
-            summary["truth"] = _truth_view(truth, particle_states, ends, list(means), apix, box, config["D"])
+            summary["truth"] = _truth_view(truth, particle_states, ends, list(means), apix, box, config.data.D)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "landscape.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.txt").write_text(_summary_text(summary))

@@ -1,4 +1,4 @@
-"""A VAE run's model and latents, and maps generated at latents (a numbered series with their latents
+"""A run's model and latents (any kind with a latent), and maps generated at latents (a numbered series with their latents
 and a picture)."""
 
 from __future__ import annotations
@@ -13,30 +13,31 @@ from cryoscape.analysis import plots
 from cryoscape.analysis.latent import check_latents
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import downsample_volume
-from cryoscape.inference.training import generate_volumes, load_model
+from cryoscape.inference.run_config import RunConfig
+from cryoscape.inference.run_models import generate_volumes, load_model
 from cryoscape.io.mrc import write_map
 
 
 def load_vae(run: Path, epoch, device, command: str):
-    """(model on ``device``, config, epoch) of a VAE run; InputError for a homogeneous run."""
+    """(model on ``device``, config, epoch) of a run with a latent (any kind); InputError otherwise."""
     model, config, epoch = load_model(run, epoch)
-    if config["kind"] != "vae":
-        raise InputError(f"{run} is a {config['kind']} run; {command} needs a VAE run (train-vae)")
+    if not config.zdim:
+        raise InputError(f"{run} is a {config.kind} run without a latent; {command} needs a run with one (train-vae)")
     return (model if device is None else model.to(device)), config, epoch
 
 
-def load_run_latents(run: Path, config: dict, epoch: int, z_file: str | Path | None = None) -> np.ndarray:
+def load_run_latents(run: Path, config: RunConfig, epoch: int, z_file: str | Path | None = None) -> np.ndarray:
     """The latent means of epoch ``epoch`` (RUN/z.E.npy), or of ``z_file`` (e.g. from eval-images)."""
     path = Path(z_file) if z_file else run / f"z.{epoch}.npy"
     if not path.exists():
         raise InputError(f"no latents for epoch {epoch}: {path} does not exist" if not z_file else f"{path} does not exist")
     z = check_latents(np.load(path, allow_pickle=False), str(path))
-    if z.shape[1] != config["zdim"]:
-        raise InputError(f"{path} holds {z.shape[1]}-dimensional latents, the run's are {config['zdim']}-dimensional")
+    if z.shape[1] != config.zdim:
+        raise InputError(f"{path} holds {z.shape[1]}-dimensional latents, the run's are {config.zdim}-dimensional")
     return z
 
 
-def decoded_maps(model, config: dict, z: np.ndarray, batch: int, desc: str, progress: bool,
+def decoded_maps(model, config: RunConfig, z: np.ndarray, batch: int, desc: str, progress: bool,
                  downsample: int | None = None):
     """Maps (D, D, D) of latents ``z`` (n, zdim), in order, with a progress bar; Fourier-cropped to
     ``downsample`` voxels if given (the voxel then grows by D/downsample)."""
@@ -45,12 +46,12 @@ def decoded_maps(model, config: dict, z: np.ndarray, batch: int, desc: str, prog
         yield downsample_volume(torch.from_numpy(volume), downsample).numpy() if downsample else volume
 
 
-def write_maps(model, config: dict, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool,
+def write_maps(model, config: RunConfig, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool,
                downsample: int | None = None, picture: bool = True) -> list[np.ndarray]:
     """Maps at latents ``z`` as folder/vol_###.mrc, their latents in z_values.txt and (``picture``)
     their projections in projections.png."""
     folder.mkdir(parents=True, exist_ok=True)
-    apix = config["apix"] * (config["D"] / downsample if downsample else 1.0)
+    apix = config.data.apix * (config.data.D / downsample if downsample else 1.0)
     maps = []
     for i, volume in enumerate(decoded_maps(model, config, z, batch, title, progress, downsample)):
         write_map(folder / f"vol_{i:03d}.mrc", volume, apix)

@@ -39,24 +39,23 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError
     from cryoscape.inference.device import resolve_device
-    from cryoscape.inference.training import TrainConfig, encode_all, load_model
+    from cryoscape.inference.run_models import all_particle_outputs, load_model
     from cryoscape.io.paths import check_output
 
     log = logging.getLogger("cryoscape")
-    model, saved, epoch = load_model(args.run, args.epoch)
-    if saved["kind"] != "vae":
-        raise InputError(f"{args.run} is a {saved['kind']} run; eval-images needs a VAE run (train-vae)")
+    model, config, epoch = load_model(args.run, args.epoch)
+    if "z" not in model.output_dims:
+        raise InputError(f"{args.run} is a {config.kind} run; eval-images needs a run with an encoder (train-vae)")
     outputs = [check_output(args.output, args.force)] + ([check_output(args.out_var, args.force)] if args.out_var else [])
-    config = TrainConfig.from_dict(saved)
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                           require_ctf=config.use_ctf)
-    if table.box_size != config.D:
-        raise InputError(f"the particles have a {table.box_size}-pixel box, the run was trained at {config.D}")
+                           require_ctf=config.training.use_ctf)
+    if table.box_size != config.data.D:
+        raise InputError(f"the particles have a {table.box_size}-pixel box, the run was trained at {config.data.D}")
     device = resolve_device(args.device)
     loader = DataLoader(ParticleImageDataset(ImageSource.from_table(table)), batch_size=None,
                         sampler=ParticleBatchSampler(len(table), args.batch_size, shuffle=False))
-    mu, var = encode_all(model.to(device), loader, table, config, device, progress=True)
-    for path, values in zip(outputs, (mu, var)):
+    encoded = all_particle_outputs(model.to(device), loader, table, config, device, progress=True)
+    for path, values in zip(outputs, (encoded["z"], encoded["z_var"])):
         np.save(path, values)
     log.info("encoded %d particles with %s (epoch %d); wrote %s", len(table), args.run, epoch,
              ", ".join(str(p) for p in outputs))

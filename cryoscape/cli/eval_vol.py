@@ -1,6 +1,6 @@
 """Generate maps from a trained run (train-nn or train-vae).
 
-A homogeneous run (train-nn) gives one map. A VAE run (train-vae) gives one map per latent value:
+A run without a latent (train-nn) gives one map. A run with one (train-vae) gives one map per latent value:
 -z (one value), --zfile (one value per row, whitespace-separated), or --z-start/--z-end with -n
 (evenly spaced points on the line between them). Maps are written as DIR/vol_000.mrc,
 DIR/vol_001.mrc, ... (in the order of the latent values) at the data's pixel size (or the larger
@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.imaging.fft import downsample_volume
     from cryoscape.imaging.filters import lowpass_volume
     from cryoscape.inference.device import resolve_device
-    from cryoscape.inference.training import generate_volume, load_model
+    from cryoscape.inference.run_models import generate_volume, load_model
     from cryoscape.io.mrc import write_map
     from cryoscape.io.paths import check_output
 
@@ -57,7 +57,7 @@ def main(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir)
     paths = [check_output(outdir / f"vol_{i:03d}.mrc", args.force) for i in range(len(latents))]
     model = model.to(resolve_device(args.device))
-    apix = config["apix"] * (config["D"] / args.downsample if args.downsample else 1.0)
+    apix = config.data.apix * (config.data.D / args.downsample if args.downsample else 1.0)
     for path, z in tqdm(list(zip(paths, latents)), desc="maps", unit="map", disable=None if len(paths) > 1 else True):
         volume = torch.from_numpy(generate_volume(model, config, None if z is None else torch.from_numpy(z)))
         if args.downsample:
@@ -68,28 +68,28 @@ def main(args: argparse.Namespace) -> int:
         if args.flip:
             volume = np.ascontiguousarray(volume[::-1])
         write_map(path, volume, apix, force=args.force)
-    if config["kind"] == "vae":
+    if config.zdim:
         np.savetxt(outdir / "z_values.txt", np.stack(latents), fmt="%.6g")
     log.info("read %s (epoch %d); wrote %d map(s) %s .. %s (%d³, %.3f Å/px)", args.run, chosen, len(paths), paths[0],
-             paths[-1].name, args.downsample or config["D"], apix)
+             paths[-1].name, args.downsample or config.data.D, apix)
     return 0
 
 
-def _latents(args: argparse.Namespace, config: dict) -> list:
-    """The latent values (each (zdim,) float32) asked for, or [None] for a homogeneous run."""
+def _latents(args: argparse.Namespace, config) -> list:
+    """The latent values (each (zdim,) float32) asked for, or [None] for a run without a latent."""
     import numpy as np
 
     from cryoscape.errors import InputError
 
     given = [name for name, value in (("-z", args.z), ("--zfile", args.zfile), ("--z-start", args.z_start))
              if value is not None]
-    if config["kind"] == "homogeneous":
+    zdim = config.zdim
+    if not zdim:
         if given:
-            raise InputError(f"{args.run} is a homogeneous run (train-nn); it takes no latent values ({given[0]})")
+            raise InputError(f"{args.run} is a {config.kind} run without a latent; it takes no latent values ({given[0]})")
         return [None]
-    zdim = config["zdim"]
     if len(given) != 1:
-        raise InputError("a VAE run needs exactly one of -z, --zfile or --z-start/--z-end")
+        raise InputError(f"a {config.kind} run needs exactly one of -z, --zfile or --z-start/--z-end")
     if args.z is not None:
         z = np.asarray([args.z], dtype=np.float32)
     elif args.zfile is not None:

@@ -1,5 +1,6 @@
 """Homogeneous reconstruction with a neural field and known poses (cryoDRGN's train_nn).
 
+--model chooses the volume representation (the registered families that train without a latent).
 Poses and CTF come from a RELION .star or cryoSPARC .cs file, or from cryoDRGN pickles (--poses,
 --ctf) for a bare stack. Writes the run folder RUN: config.json, weights.N.pt after every epoch,
 log.csv and loss.png. A killed run continues from its last complete epoch with --load latest.
@@ -17,13 +18,8 @@ from cryoscape.cli.training_options import add_training_arguments, run_training
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_training_arguments(parser, default_epochs=20)
+    add_training_arguments(parser, "train-nn", default_epochs=20)
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.inference.training import TrainConfig
-
-    config = TrainConfig(kind="homogeneous", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         width=args.width, depth=args.depth, encoding=args.pe, invert=args.invert,
-                         use_ctf=not args.no_ctf, seed=args.seed)
-    return run_training(args, config)
+    return run_training(args, "train-nn")

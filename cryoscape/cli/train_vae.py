@@ -24,22 +24,15 @@ from cryoscape.cli.training_options import add_training_arguments, run_training
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_training_arguments(parser, default_epochs=20)
+    add_training_arguments(parser, "train-vae", default_epochs=20)
     parser.add_argument("--zdim", type=int, required=True, help="latent dimension (at least 1)")
-    parser.add_argument("--enc-dim", type=int, default=256, help="encoder width, nodes per layer (default 256)")
-    parser.add_argument("--enc-layers", type=int, default=3, help="encoder residual hidden layers (default 3)")
+    parser.add_argument("--enc-dim", dest="enc_width", type=int, default=256,
+                        help="encoder width, nodes per layer (default 256)")
+    parser.add_argument("--enc-layers", dest="enc_depth", type=int, default=3,
+                        help="encoder residual hidden layers (default 3)")
     parser.add_argument("--beta", type=float, default=None,
                         help="weight of the KL term relative to the per-pixel error (default 1/zdim, as cryoDRGN)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.errors import InputError
-    from cryoscape.inference.training import TrainConfig
-
-    if args.zdim < 1:
-        raise InputError(f"--zdim must be at least 1, got {args.zdim}")
-    config = TrainConfig(kind="vae", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, width=args.width,
-                         depth=args.depth, encoding=args.pe, zdim=args.zdim, enc_width=args.enc_dim,
-                         enc_depth=args.enc_layers, beta=args.beta, invert=args.invert, use_ctf=not args.no_ctf,
-                         seed=args.seed)
-    return run_training(args, config)
+    return run_training(args, "train-vae")

@@ -1,11 +1,21 @@
-"""Options and start-up shared by train-nn and train-vae."""
+"""Options and start-up shared by the training commands (train-nn, train-vae): the model family
+comes from the registry (:mod:`cryoscape.models.registry`), its settings from the options of the
+same names, and the engine (:mod:`cryoscape.inference.engine`) trains it."""
 
 from __future__ import annotations
 
 import argparse
 
+from cryoscape.models.registry import families_of
 
-def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int) -> None:
+
+def add_training_arguments(parser: argparse.ArgumentParser, command: str, default_epochs: int) -> None:
+    families = families_of(command)
+    if len(families) > 1:
+        first = next(iter(families))
+        parser.add_argument("--model", choices=list(families), default=first,
+                            help=f"volume representation (default {first}): "
+                                 + "; ".join(f"{name}: {s.summary}" for name, s in families.items()))
     parser.add_argument("particles", metavar="PARTICLES", help=".star, .cs, or .mrcs/.txt with --poses/--ctf")
     parser.add_argument("-o", "--outdir", required=True, metavar="RUN", help="run folder")
     parser.add_argument("-n", "--epochs", type=int, default=default_epochs,
@@ -24,12 +34,14 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
                              "cost cryoscape 0.03 of held-out FSC area (5.3 -> 6.1 Å), as it cuts the CTF-spread signal")
     parser.add_argument("-b", "--batch-size", type=int, default=8,
                         help="images per gradient step, over all processes together (default 8)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam learning rate (default: the model's, "
+                             + ", ".join(f"{s.default_lr:g} for {name}" for name, s in families.items()) + ")")
     parser.add_argument("--dec-dim", "--width", dest="width", type=int, default=256,
-                        help="decoder width, nodes per layer (default 256)")
+                        help="neural-field decoder width, nodes per layer (default 256)")
     parser.add_argument("--dec-layers", "--depth", dest="depth", type=int, default=3,
-                        help="decoder residual hidden layers (default 3)")
-    parser.add_argument("--pe", choices=("gaussian", "geom_ft", "geom_lowf"), default="gaussian",
+                        help="neural-field decoder residual hidden layers (default 3)")
+    parser.add_argument("--pe", dest="encoding", choices=("gaussian", "geom_ft", "geom_lowf"), default="gaussian",
                         help="positional encoding of frequencies (default gaussian; geom_lowf suits noisy data)")
     parser.add_argument("--max-freq", type=float, default=1.0, metavar="F",
                         help="band limit of the decoder and the loss, as a fraction of Nyquist (default 1: all "
@@ -56,8 +68,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, default_epochs: int)
     parser.add_argument("--force", action="store_true", help="start afresh in an existing RUN folder")
 
 
-def run_training(args: argparse.Namespace, config) -> int:
-    """Check the run folder, read the particles, train (in this process or as one of torchrun's)."""
+def run_training(args: argparse.Namespace, command: str) -> int:
+    """Check the run folder, read the particles, train the family ``args`` names (in this process or
+    as one of torchrun's)."""
     from pathlib import Path
 
     from cryoscape.data.images import ImageSource
@@ -65,8 +78,12 @@ def run_training(args: argparse.Namespace, config) -> int:
     from cryoscape.errors import InputError, OverwriteError
     from cryoscape.inference.device import bfloat16_is_fast, resolve_device
     from cryoscape.inference.distributed import end_process_group, start_process_group
-    from cryoscape.inference.training import train
+    from cryoscape.inference.engine import train
+    from cryoscape.inference.run_config import TrainingSettings
 
+    families = families_of(command)
+    settings = families[args.model] if len(families) > 1 else next(iter(families.values()))
+    model = settings.from_values(vars(args))
     run = Path(args.outdir)
     if args.load and not (run / "config.json").exists():
         raise InputError(f"--load latest: {run} is not a run folder (no config.json)")
@@ -74,19 +91,19 @@ def run_training(args: argparse.Namespace, config) -> int:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
     group, device = start_process_group(resolve_device(args.device))
     try:
-        config.amp = bfloat16_is_fast(device) if args.amp is None else args.amp
-        config.num_workers = args.workers
-        config.refine_poses, config.pose_lr, config.max_freq = args.refine_poses, args.pose_lr, args.max_freq
-        config.window = args.window_r
+        training = TrainingSettings(
+            epochs=args.epochs, batch_size=args.batch_size, lr=settings.default_lr if args.lr is None else args.lr,
+            invert=args.invert, use_ctf=not args.no_ctf, window=args.window_r, refine_poses=args.refine_poses,
+            pose_lr=args.pose_lr, amp=bfloat16_is_fast(device) if args.amp is None else args.amp,
+            num_workers=args.workers, seed=args.seed)
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
-        config.particles = str(Path(args.particles).resolve())
-        config.ind = str(Path(args.ind).resolve()) if args.ind else ""
+        files = (str(Path(args.particles).resolve()), str(Path(args.ind).resolve()) if args.ind else "")
         if args.ind is not None:
             from cryoscape.io.selection import read_selection
 
             table = table.subset(read_selection(args.ind, len(table)))
         source = ImageSource.from_table(table, lazy=not args.in_memory)
-        train(source, table, config, run, resume=bool(args.load), device=device, group=group,
+        train(source, table, model, training, run, files=files, resume=bool(args.load), device=device, group=group,
               progress=not args.quiet)
     finally:
         end_process_group(group)

@@ -11,7 +11,6 @@ model side is CTF · (Hartley slice) with RELION's CTF sign.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,17 +20,7 @@ from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.forward import centred_hartley
 from cryoscape.imaging.grids import soft_circular_mask
-
-
-@dataclass
-class ParticleBatch:
-    """``index`` (B,) rows of the table; ``images_ht`` (B, D, D) centred, normalized Hartley images;
-    ``ctf`` (B, D, D) or None; ``rotations`` (B, 3, 3) or None (a table without poses)."""
-
-    index: torch.Tensor
-    images_ht: torch.Tensor
-    ctf: torch.Tensor | None
-    rotations: torch.Tensor | None
+from cryoscape.models.contract import ImageBatch
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,7 +45,7 @@ def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, inve
 
 
 def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, scale: float, *, invert: bool = False,
-               use_ctf: bool = True, window: float = 0.0, device: torch.device | str = "cpu") -> ParticleBatch:
+               use_ctf: bool = True, window: float = 0.0, device: torch.device | str = "cpu") -> ImageBatch:
     """Prepare the images (B, D, D) of the particles ``index`` (B,) (see module docstring); ``window``
     is the inner radius of the real-space window (fraction of D/2; 0 for none)."""
     images = images.to(device)
@@ -64,7 +53,7 @@ def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, sc
         images = -images
     shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px_of(index)).float().to(device)
     ctf = table.ctf_images(index, device) if use_ctf else None
-    return ParticleBatch(
+    return ImageBatch(
         index=torch.from_numpy(np.asarray(index)),
         images_ht=centred_hartley(images, shifts, image_window(table.box_size, window, images.device)) / scale,
         ctf=ctf,

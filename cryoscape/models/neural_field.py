@@ -10,13 +10,17 @@ R_bᵀ (kx, ky, 0), the convention of :mod:`cryoscape.imaging.slicing`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from torch import nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
+from cryoscape.models.contract import VolumeModel
 from cryoscape.models.mlp import ResidualMLP
+from cryoscape.models.positional_encoding import KINDS as ENCODINGS
 from cryoscape.models.positional_encoding import PositionalEncoding
+from cryoscape.models.registry import ModelSettings, register
 
 
 def half_slice_lattice(D: int, device=None, radius_px: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,8 +39,10 @@ def half_slice_lattice(D: int, device=None, radius_px: int | None = None) -> tup
     return flat, mirror, coords
 
 
-class NeuralField(nn.Module):
-    """V̂(k, z): positional encoding + residual MLP -> (Re, Im), Hermitian by construction."""
+class NeuralField(VolumeModel):
+    """V̂(k, z): positional encoding + residual MLP -> (Re, Im), Hermitian by construction. As a
+    volume model (:mod:`cryoscape.models.contract`): the homogeneous field (zdim 0) of train-nn, and
+    the decoder of the VAE."""
 
     def __init__(self, D: int, zdim: int = 0, width: int = 256, depth: int = 3, encoding: str = "gaussian",
                  n_freqs: int | None = None, sigma: float = 0.5, activation: str = "relu", seed: int = 0,
@@ -72,10 +78,6 @@ class NeuralField(nn.Module):
         re, im = self.mlp(self.encoding(coords), z).float().unbind(-1)
         return re, torch.where(flip, -im, im)
 
-    def forward(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """:meth:`slices` (the training step of a homogeneous model)."""
-        return self.slices(rotations, z)
-
     def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
         the band limit (default radius D/2 − 1, cryoDRGN's mask) and on the unpaired Nyquist row and column."""
@@ -90,15 +92,10 @@ class NeuralField(nn.Module):
         return out.reshape(B, D, D)
 
     @torch.no_grad()
-    def volume(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
-        """Real-space map (D, D, D) [z, y, x] of one latent ``z`` (zdim,) (or None), from the field
-        on the full centred lattice within the band limit (half decoded, half by Hermitian symmetry)."""
-        return self.volumes(None if z is None else z.reshape(1, -1), chunk)[0]
-
-    @torch.no_grad()
     def volumes(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
         """Real-space maps (B, D, D, D) [z, y, x] of latents ``z`` (B, zdim) (None: one map of a
-        homogeneous field), decoded together, ``chunk`` points per network call over all B maps."""
+        homogeneous field), from the field on the full centred lattice within the band limit (half
+        decoded, half by Hermitian symmetry), decoded together, ``chunk`` points per network call over all B maps."""
         D = self.D
         device = next(self.parameters()).device
         a = torch.arange(D, device=device) - D // 2
@@ -118,3 +115,35 @@ class NeuralField(nn.Module):
             ft[:, index[s:s + step]] = value
             ft[:, mirror[s:s + step]] = value.conj()
         return ifft3_center(ft.reshape(B, D, D, D)).real
+
+
+@register
+@dataclass(frozen=True)
+class HomogeneousFieldSettings(ModelSettings):
+    """One neural field for one map (cryoDRGN's train_nn): ``width`` × ``depth`` residual MLP,
+    positional ``encoding``, band limit ``max_freq`` (fraction of Nyquist)."""
+
+    kind = "homogeneous"
+    command = "train-nn"
+    option = "neural"
+    summary = "a neural field (cryoDRGN's train_nn)"
+    width: int = 256
+    depth: int = 3
+    encoding: str = "gaussian"
+    max_freq: float = 1.0
+
+    def check(self) -> None:
+        check_field_settings(self.width, self.depth, self.encoding, self.max_freq)
+
+    def build(self, D: int, seed: int) -> NeuralField:
+        return NeuralField(D, 0, self.width, self.depth, self.encoding, seed=seed, max_freq=self.max_freq)
+
+
+def check_field_settings(width: int, depth: int, encoding: str, max_freq: float) -> None:
+    """InputError for a neural field that cannot be built."""
+    if width < 1 or depth < 1:
+        raise InputError(f"the network needs a width and depth of at least 1, got {width} and {depth}")
+    if encoding not in ENCODINGS:
+        raise InputError(f"unknown positional encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    if not 0 < max_freq <= 1:
+        raise InputError(f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {max_freq}")

@@ -8,7 +8,7 @@ from cryoscape.errors import InputError
 from cryoscape.imaging.fft import fft2_center
 from cryoscape.imaging.forward import centred_hartley
 from cryoscape.inference.batches import image_window
-from cryoscape.inference.training import TrainConfig
+from cryoscape.inference.run_config import RunConfig, TrainingSettings
 
 
 def test_window_is_one_inside_zero_outside_and_half_between():
@@ -35,6 +35,7 @@ def test_window_multiplies_the_image_before_the_transform():
 
 
 def test_runs_record_their_window():
-    assert TrainConfig.from_dict({"kind": "vae"}).window == 0.0  # runs from before the option: none
-    assert TrainConfig.from_dict({"kind": "vae", "window": 0.85}).window == 0.85
-    assert TrainConfig().window == 0.0  # off by default (see --window-r)
+    flat = {"kind": "vae", "zdim": 2, "D": 64, "apix": 1.5, "scale": 1.0, "n_particles": 10}
+    assert RunConfig.from_json(flat).training.window == 0.0  # runs from before the option: none
+    assert RunConfig.from_json({**flat, "window": 0.85}).training.window == 0.85
+    assert TrainingSettings().window == 0.0  # off by default (see --window-r)

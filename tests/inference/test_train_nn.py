@@ -67,7 +67,7 @@ def test_bad_runs_give_one_line_errors(dataset, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     config = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**config, "width": 64}))
+    (run / "config.json").write_text(json.dumps({**config, "model": {**config["model"], "width": 64}}))
     assert main(["eval-vol", str(run), "-o", str(dataset / "x")]) == 1
     assert "does not fit" in capsys.readouterr().err
 

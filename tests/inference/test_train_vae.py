@@ -52,7 +52,7 @@ def test_latent_separates_the_states_and_maps_match_each_truth(two_states, train
         own, other = (fsc(volume, truths[j], apix=3.0).resolution_A(0.5) for j in (k, 1 - k))
         assert own < 14.0 and other > own + 2.0, (k, own, other)
     config = json.loads((trained / "config.json").read_text())
-    assert config["kind"] == "vae" and config["zdim"] == 1 and config["n_particles"] == 2000
+    assert config["kind"] == "vae" and config["model"]["zdim"] == 1 and config["data"]["n_particles"] == 2000
     header = (trained / "log.csv").read_text().splitlines()[0]
     assert header == "epoch,loss,mse,kl,seconds,images_per_s" and (trained / "loss.png").exists()
 
@@ -159,7 +159,7 @@ def test_bad_input_gives_one_line_errors(two_states, trained, capsys):
     for name in ("weights.4.pt", "z.npy"):
         (copy / name).write_bytes((trained / name).read_bytes())
     config = json.loads((trained / "config.json").read_text())
-    (copy / "config.json").write_text(json.dumps({**config, "zdim": 3}))
+    (copy / "config.json").write_text(json.dumps({**config, "model": {**config["model"], "zdim": 3}}))
     assert main(["eval-vol", str(copy), "-z", "0", "0", "0", "-o", str(two_states / "x")]) == 1
     assert "does not fit" in capsys.readouterr().err
     assert main(["train-vae", star, "-o", str(copy), "--zdim", "3", "-n", "5", "--load", "latest", *SMALL]) == 1

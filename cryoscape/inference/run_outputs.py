@@ -1,0 +1,91 @@
+"""What a training run writes besides checkpoints: ``log.csv`` and ``loss.png`` (one panel per loss
+term), per-particle outputs as NAME.EPOCH.npy plus NAME.npy of the latest epoch, ``run.log``, and
+the clean-up of a previous run's files when a run starts afresh (``--force``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("cryoscape")
+
+_AXIS_LABELS = {"mse": "mean squared error, normalized units", "kl": "KL divergence per image (nats)"}
+_TIMING = ("seconds", "images_per_s")
+
+
+def write_log(run: Path, rows: list[dict]) -> None:
+    """``log.csv`` (one row per epoch: the loss terms, seconds, images/s) and ``loss.png`` (each term
+    but the total against the epoch)."""
+    terms = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("epoch", *_TIMING)]
+    keys = ["epoch", *terms, *_TIMING]
+    lines = [",".join(keys)] + [",".join(_cell(r.get(k, "")) for k in keys) for r in rows]
+    (run / "log.csv").write_text("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [t for t in terms if t != "loss" and any(r.get(t) for r in rows)] or ["loss"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), dpi=110, squeeze=False)
+    for i, (ax, term) in enumerate(zip(axes[0], panels)):
+        shown = [r for r in rows if term in r]
+        ax.plot([r["epoch"] for r in shown], [r[term] for r in shown], marker="o", color=f"C{i}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_AXIS_LABELS.get(term, term))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run / "loss.png")
+    plt.close(fig)
+
+
+def _cell(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def save_npy(path: Path, values: np.ndarray) -> None:
+    """Write ``values`` to ``path`` atomically (a temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, values)
+    tmp.replace(path)
+
+
+def write_particle_outputs(run: Path, epoch: int, outputs: dict[str, np.ndarray]) -> list[str]:
+    """NAME.EPOCH.npy and NAME.npy (the latest) for each per-particle output; the names written."""
+    for name, values in outputs.items():
+        save_npy(run / f"{name}.{epoch}.npy", values)
+        shutil.copyfile(run / f"{name}.{epoch}.npy", run / f"{name}.npy")
+    return [f"{name}.{epoch}.npy" for name in outputs]
+
+
+def clear_previous_run(run: Path, output_names: list[str]) -> list[str]:
+    """Remove the files a previous run left in ``run`` that a new run would otherwise mix with its
+    own (checkpoints, per-particle outputs of ``output_names``, refined poses, logs); the names removed."""
+    patterns = [r"weights\.\d+\.pt(\.tmp)?", r"refined_particles(\.tmp)?\.star", r"log\.csv", r"loss\.png"]
+    patterns += [rf"{re.escape(name)}(\.\d+)?\.npy(\.tmp)?" for name in output_names]
+    wanted = re.compile("|".join(f"(?:{p})" for p in patterns) + "$")
+    removed = sorted(p.name for p in run.iterdir() if p.is_file() and wanted.fullmatch(p.name))
+    for name in removed:
+        (run / name).unlink()
+    return removed
+
+
+@contextlib.contextmanager
+def run_log(run: Path | None):
+    """Copy the log messages of a training run into RUN/run.log (appended on resume)."""
+    if run is None:
+        yield
+        return
+    handler = logging.FileHandler(run / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,81 @@
+"""The volume-model contract: what every model family implements, with shapes.
+
+A volume model represents the maps of a sample in normalized units (the training scale divided
+out), on the centred D³ grid of the data ([z, y, x] maps, frequencies k = (index − D//2)/D
+cycles/pixel), as its centred Fourier transform V̂ or, equivalently, its Hartley transform.
+
+Rendering:
+- :meth:`VolumeModel.slices` ``(rotations (B, 3, 3), z (B, zdim) | None) -> (B, D, D)``: Hartley
+  slices H(Rᵀ(kx, ky, 0)) of each particle's map, zero beyond the band limit ``radius`` (Fourier
+  pixels), the convention of :mod:`cryoscape.imaging.slicing`.
+- :meth:`VolumeModel.volumes` ``(z (B, zdim) | None) -> (B, D, D, D)``: real-space maps for any
+  value of the per-particle variables (one map for a model without them).
+
+Training (what the engine in :mod:`cryoscape.inference` calls; it names no family):
+- ``forward(batch, mask, generator) -> dict``: the loss terms of an :class:`ImageBatch`, the total
+  under ``"loss"`` first, then its parts (each a scalar tensor, logged per epoch). The default is
+  the Gaussian likelihood of the one forward model: mean over images and pixels of ``mask`` of
+  (CTF · slice − image)² (:func:`reconstruction_error`). Being ``forward``, it runs under DDP.
+- :attr:`VolumeModel.output_dims` and :meth:`VolumeModel.particle_outputs`: per-particle outputs the
+  model declares (latent means, variances, class probabilities, poses), name -> width; the engine
+  computes them for every particle in float32 after each epoch and writes NAME.EPOCH.npy.
+Encoders are separate parts (:mod:`cryoscape.models.encoder`) that a family may use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cryoscape.imaging.forward import transfer
+
+
+@dataclass
+class ImageBatch:
+    """``index`` (B,) rows of the particle table; ``images_ht`` (B, D, D) centred, normalized Hartley
+    images; ``ctf`` (B, D, D) RELION-sign or None (CTF-free data); ``rotations`` (B, 3, 3) or None."""
+
+    index: torch.Tensor
+    images_ht: torch.Tensor
+    ctf: torch.Tensor | None
+    rotations: torch.Tensor | None
+
+
+def reconstruction_error(slices: torch.Tensor, batch: ImageBatch, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over images and the pixels of ``mask`` (D, D) of (CTF · slices − images)², in float32."""
+    return ((transfer(slices.float(), batch.ctf) - batch.images_ht)[:, mask] ** 2).mean()
+
+
+class VolumeModel(nn.Module):
+    """Base of every family (see module docstring). Subclasses set ``D``, ``radius`` and ``zdim``
+    and implement :meth:`slices` and :meth:`volumes`."""
+
+    D: int
+    radius: int  # band limit in Fourier pixels: slices, maps and the loss stop there
+    zdim: int = 0  # width of the per-particle continuous variable z (0: none)
+
+    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def volumes(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def volume(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        """(D, D, D) map of one value ``z`` (zdim,) of the per-particle variables (None: none)."""
+        return self.volumes(None if z is None else z.reshape(1, -1))[0]
+
+    def forward(self, batch: ImageBatch, mask: torch.Tensor,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        mse = reconstruction_error(self.slices(batch.rotations), batch, mask)
+        return {"loss": mse, "mse": mse}
+
+    @property
+    def output_dims(self) -> dict[str, int]:
+        return {}
+
+    def particle_outputs(self, batch: ImageBatch) -> dict[str, torch.Tensor]:
+        """Per-particle outputs (B, width) of a batch, keys as :attr:`output_dims`."""
+        return {}

@@ -37,6 +37,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, command: str, defaul
     parser.add_argument("--lr", type=float, default=None,
                         help="Adam learning rate (default: the model's, "
                              + ", ".join(f"{s.default_lr:g} for {name}" for name, s in families.items()) + ")")
+    parser.add_argument("--lr-decay", type=float, default=None, metavar="F",
+                        help="the learning rate falls by F per epoch, smoothly from step to step (default: the "
+                             "model's, " + ", ".join(f"{s.default_lr_decay:g} for {name}" for name, s in families.items())
+                             + "; 1 = constant)")
     parser.add_argument("--dec-dim", "--width", dest="width", type=int, default=256,
                         help="neural-field decoder width, nodes per layer (default 256)")
     parser.add_argument("--dec-layers", "--depth", dest="depth", type=int, default=3,
@@ -93,6 +97,7 @@ def run_training(args: argparse.Namespace, command: str) -> int:
     try:
         training = TrainingSettings(
             epochs=args.epochs, batch_size=args.batch_size, lr=settings.default_lr if args.lr is None else args.lr,
+            lr_decay=settings.default_lr_decay if args.lr_decay is None else args.lr_decay,
             invert=args.invert, use_ctf=not args.no_ctf, window=args.window_r, refine_poses=args.refine_poses,
             pose_lr=args.pose_lr, amp=bfloat16_is_fast(device) if args.amp is None else args.amp,
             num_workers=args.workers, seed=args.seed)

@@ -81,19 +81,26 @@ def _step(M: int) -> int:
     return max(1, _CHUNK_POINTS // max(M, 1))
 
 
-def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
-    """Central slices (B, D, D) of a centred transform (D, D, D) (complex or real, e.g. Hartley).
+def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor, oversample: int = 1) -> torch.Tensor:
+    """Central slices (B, D, D) of a centred transform (N, N, N) (complex or real, e.g. Hartley),
+    N = ``oversample`` · D: a transform sampled ``oversample`` times more finely than the images
+    (the transform of the map zero-padded to an N-voxel box), so that trilinear interpolation is
+    more accurate.
 
-    Slice b at pixel (kx, ky) is the trilinear interpolation of ``volume_ft`` at R_bᵀ (kx, ky, 0)
-    (pixel units from the origin); zero where |k| > D/2. Output dtype = volume dtype;
-    differentiable with respect to ``volume_ft``.
+    Slice b at pixel (kx, ky) is the trilinear interpolation of ``volume_ft`` at
+    oversample · R_bᵀ (kx, ky, 0) (image pixel units from the origin); zero where |k| > D/2. Output
+    dtype = volume dtype; differentiable with respect to ``volume_ft``.
     """
-    D = check_square(volume_ft, 3, "volume_ft")
+    N = check_square(volume_ft, 3, "volume_ft")
     if volume_ft.ndim != 3:
         raise InputError(f"volume_ft must be (D, D, D), got {tuple(volume_ft.shape)}")
+    if oversample < 1 or N % oversample or (N // oversample) % 2:
+        raise InputError(f"a {N}-voxel transform cannot be sampled {oversample} times more finely than even-sized images")
     check_rotations(rotations)
+    D = N // oversample
     real_dtype = volume_ft.real.dtype if volume_ft.is_complex() else volume_ft.dtype
     flat, coords = _slice_lattice(D, volume_ft.device, real_dtype)
+    coords = coords * oversample
     R = rotations.to(device=volume_ft.device, dtype=real_dtype)
     channels = _as_channels(volume_ft)
     step = _step(coords.shape[0])

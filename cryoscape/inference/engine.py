@@ -165,9 +165,13 @@ def _train(state: _RunState, source: ImageSource, table: ParticleTable, run: Pat
         sampler.set_epoch(epoch)
         generator = torch.Generator(device=device).manual_seed(t.seed * 1_000_003 + epoch * 101 + group.rank)
         t0, sums, seen = time.perf_counter(), {}, 0
+        steps = len(sampler)
         bar = tqdm(total=len(table), desc=f"epoch {epoch}/{t.epochs}", unit="img", unit_scale=True,
                    disable=(None if progress else True) if group.is_main else True)
-        for images, index in loader:
+        for step, (images, index) in enumerate(loader):
+            if t.lr_decay != 1:
+                for group_lr in state.optimizer.param_groups:
+                    group_lr["lr"] = t.lr * t.lr_decay ** (epoch - 1 + step / steps)
             batch = make_batch(images, table, index.numpy(), d.scale, invert=t.invert, use_ctf=t.use_ctf,
                                window=t.window, device=device)
             for hook in state.hooks:

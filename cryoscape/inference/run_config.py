@@ -28,12 +28,15 @@ class TrainingSettings:
     """How the engine trains. ``window``: inner radius (fraction of D/2) of the real-space image
     window, 0 for none. ``refine_poses``: per-particle pose corrections from epoch 2 on, SparseAdam
     with step ``pose_lr`` radians (rotations) and ``pose_lr`` · D/3 pixels (shifts). ``amp``: bfloat16
-    autocast. ``epochs``, ``num_workers`` and ``amp`` may change when a run is resumed; the others
+    autocast. ``lr_decay``: factor by which the learning rate falls per epoch (geometrically, step by
+    step: lr · lr_decay^(epoch − 1 + fraction of the epoch done); 1 keeps it constant).
+    ``epochs``, ``num_workers`` and ``amp`` may change when a run is resumed; the others
     may not."""
 
     epochs: int = 20
     batch_size: int = 8
     lr: float = 1e-4
+    lr_decay: float = 1.0
     invert: bool = False
     use_ctf: bool = True
     window: float = 0.0
@@ -48,6 +51,8 @@ class TrainingSettings:
             raise InputError("epochs and batch size must be at least 1")
         if not self.lr > 0:
             raise InputError(f"the learning rate must be positive, got {self.lr}")
+        if not 0 < self.lr_decay <= 1:
+            raise InputError(f"the learning-rate decay per epoch must be in (0, 1], got {self.lr_decay}")
         if self.num_workers < 0:
             raise InputError(f"number of data-loading workers must be >= 0, got {self.num_workers}")
         if self.window and not 0 < self.window < 0.99:

@@ -24,12 +24,14 @@ _FAMILIES: dict[str, type["ModelSettings"]] = {}
 class ModelSettings:
     """Settings of a family (subclasses add fields). Class attributes: ``kind`` (the name in
     config.json), ``command`` (the command that trains it), ``option`` (its name for that command's
-    ``--model``), ``default_lr`` (its learning rate unless --lr is given), ``summary`` (for --help)."""
+    ``--model``), ``default_lr`` and ``default_lr_decay`` (its learning rate and decay per epoch unless
+    --lr and --lr-decay are given), ``summary`` (for --help)."""
 
     kind: ClassVar[str]
     command: ClassVar[str]
     option: ClassVar[str]
     default_lr: ClassVar[float] = 1e-4
+    default_lr_decay: ClassVar[float] = 1.0
     summary: ClassVar[str] = ""
 
     @property

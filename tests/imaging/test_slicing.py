@@ -146,3 +146,20 @@ def test_half_plane_insertion_completed_by_symmetry_equals_full_insertion():
     assert torch.allclose(hermitian_complete(half_weight)[inner], full_weight[inner], atol=1e-9)
     # without completing, half the data is missing: the check above can fail
     assert not torch.allclose(half_data, full_data, atol=1e-3)
+
+
+def test_oversampled_extraction_takes_every_other_point_of_the_fine_slice():
+    """A transform sampled twice as finely (N = 2D) gives the D×D slice at the same frequencies:
+    every other pixel of its own N×N slice, within radius D/2."""
+    from cryoscape.imaging.grids import circular_mask
+    from cryoscape.imaging.rotations import random_rotations
+
+    D = 16
+    fine = torch.randn(2 * D, 2 * D, 2 * D, dtype=torch.complex64)
+    R = random_rotations(5, generator=torch.Generator().manual_seed(3))
+    coarse = extract_central_slices(fine, R, oversample=2)
+    assert coarse.shape == (5, D, D)
+    every_other = extract_central_slices(fine, R)[:, 0::2, 0::2] * circular_mask(D, D // 2)
+    torch.testing.assert_close(coarse, every_other, rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError):
+        extract_central_slices(torch.zeros(18, 18, 18), R, oversample=4)

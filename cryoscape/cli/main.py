@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import shlex
 import sys
 
 from cryoscape import __version__
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     args = command_parser(name).parse_args(rest)
+    args.command_line = shlex.join(["cryoscape", *argv])
     setup_logging(args.verbose, args.quiet)
     from cryoscape.errors import CryoscapeError
 

@@ -108,7 +108,8 @@ def run_training(args: argparse.Namespace, command: str) -> int:
 
             table = table.subset(read_selection(args.ind, len(table)))
         source = ImageSource.from_table(table, lazy=not args.in_memory)
-        train(source, table, model, training, run, files=files, resume=bool(args.load), device=device, group=group,
+        train(source, table, model, training, run, files=files, command=getattr(args, "command_line", ""),
+              resume=bool(args.load), device=device, group=group,
               progress=not args.quiet)
     finally:
         end_process_group(group)

@@ -86,7 +86,7 @@ def _parts(config: RunConfig, n: int, device: torch.device, group: ProcessGroup)
 
 
 def _start(table: ParticleTable, source: ImageSource, model_settings: ModelSettings, training: TrainingSettings,
-           files: tuple[str, str], run: Path, resume: bool, device: torch.device, group: ProcessGroup) -> _RunState:
+           origin: tuple[str, str, str], run: Path, resume: bool, device: torch.device, group: ProcessGroup) -> _RunState:
     """The state of a new or resumed run."""
     _check(table, model_settings, training)
     if resume and not available_epochs(run):
@@ -110,8 +110,8 @@ def _start(table: ParticleTable, source: ImageSource, model_settings: ModelSetti
         return _RunState(config, model, optimizer, hooks, epoch, list(state["log"]))
     scale = hartley_scale(source, table, invert=training.invert, seed=training.seed, window=training.window)
     data = DataSummary(D=table.box_size, apix=float(np.median(table.apix)), scale=scale, n_particles=len(table),
-                       particles=files[0], ind=files[1])
-    config = new_run_config(model_settings, training, data)
+                       particles=origin[0], ind=origin[1])
+    config = new_run_config(model_settings, training, data, origin[2])
     torch.manual_seed(training.seed)
     model, optimizer, hooks = _parts(config, len(table), device, group)
     if group.is_main:
@@ -124,18 +124,18 @@ def _start(table: ParticleTable, source: ImageSource, model_settings: ModelSetti
 
 
 def train(source: ImageSource, table: ParticleTable, model: ModelSettings, training: TrainingSettings,
-          run: str | Path, *, files: tuple[str, str] = ("", ""), resume: bool = False,
+          run: str | Path, *, files: tuple[str, str] = ("", ""), command: str = "", resume: bool = False,
           device: torch.device | str = "cpu", group: ProcessGroup = ProcessGroup(),
           progress: bool = True) -> VolumeModel:
     """Train the model ``model`` describes; write the run folder (see module docstring). ``files``:
-    the absolute paths of the particle file and index file ("" for none) to record. Returns the
-    trained model (unwrapped)."""
+    the absolute paths of the particle file and index file ("" for none) to record; ``command``: the
+    command line to record (default: this process's). Returns the trained model (unwrapped)."""
     run, device = Path(run), torch.device(device)
     if group.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
     with run_log(run if group.is_main else None):
-        state = _start(table, source, model, training, files, run, resume, device, group)
+        state = _start(table, source, model, training, (*files, command), run, resume, device, group)
         _train(state, source, table, run, device, group, progress)
         return state.model
 

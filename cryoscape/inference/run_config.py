@@ -10,6 +10,7 @@ cryoscape ≤ 0.1.0) are converted on reading.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -111,10 +112,12 @@ class RunConfig:
                    command=saved.get("command", ""), created=saved.get("created", ""))
 
 
-def new_run_config(model: ModelSettings, training: TrainingSettings, data: DataSummary) -> RunConfig:
-    """The config of a run starting now, stamped with the version, command line and time."""
-    return RunConfig(kind=model.kind, model=model, training=training, data=data, command=" ".join(sys.argv),
-                     created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+def new_run_config(model: ModelSettings, training: TrainingSettings, data: DataSummary,
+                   command: str = "") -> RunConfig:
+    """The config of a run starting now, stamped with the version, the command line (default: this
+    process's) and the time."""
+    return RunConfig(kind=model.kind, model=model, training=training, data=data,
+                     command=command or shlex.join(sys.argv), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
 
 def _pick(cls, values: dict[str, Any]):

@@ -1,0 +1,182 @@
+"""RELION ``.star`` particle files (RELION 3.0 / 3.1 / 4 / 5) <-> :class:`ParticleTable`.
+
+``rlnImageName`` = ``index@stack`` with a 1-based index. Pixel size: ``rlnImagePixelSize``, else
+``rlnDetectorPixelSize`` (µm) × 10⁴ / ``rlnMagnification``. Shifts: ``rlnOriginX/YAngst`` (Å) or
+``rlnOriginX/Y`` (px × apix). ``metadata`` keeps every column, RELION labels without the leading
+underscore, optics columns merged in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cryoscape.data.particle_rules import (common_stack_box, pixel_sizes, relative_to, rescale_to_stacks,
+                                           resolve_stacks)
+from cryoscape.data.particles import CTFParams, ParticleTable
+from cryoscape.errors import InputError
+from cryoscape.io import star as stario
+
+log = logging.getLogger("cryoscape")
+
+STAR_ANGLES = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
+STAR_ORIGINS_A = ("rlnOriginXAngst", "rlnOriginYAngst")
+STAR_ORIGINS_PX = ("rlnOriginX", "rlnOriginY")
+STAR_CTF_REQUIRED = ("rlnDefocusU", "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast")
+_STAR_LEGACY = ("rlnOriginX", "rlnOriginY", "rlnDetectorPixelSize", "rlnMagnification")
+
+
+def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix) -> ParticleTable:
+    df, _ = stario.read_star(path)
+    n = len(df)
+    stack_names, indices = _split_image_names(df["rlnImageName"], path)
+    image_paths, infos = resolve_stacks(stack_names, indices, path, datadir, check_stacks)
+
+    box = None
+    if "rlnImageSize" in df.columns:
+        sizes = df["rlnImageSize"].to_numpy()
+        if len(np.unique(sizes)) > 1:
+            raise InputError(f"star file {path}: particles have different _rlnImageSize values {np.unique(sizes)[:4]}")
+        box = int(sizes[0])
+    stack_box = common_stack_box(infos, path)
+
+    apix_arr = pixel_sizes(n, apix, _star_apix(df), default_apix,
+                           f"star file {path} gives no pixel size (_rlnImagePixelSize or _rlnDetectorPixelSize "
+                           "and _rlnMagnification)")
+
+    if box is None:
+        box = stack_box if stack_box is not None else default_box
+        if box is None:
+            raise InputError(f"star file {path} gives no _rlnImageSize and its stacks cannot be read; pass -D")
+    shifts_A = None
+    if all(c in df.columns for c in STAR_ORIGINS_A):
+        shifts_A = df[list(STAR_ORIGINS_A)].to_numpy(dtype=np.float64)
+    elif all(c in df.columns for c in STAR_ORIGINS_PX):
+        shifts_A = df[list(STAR_ORIGINS_PX)].to_numpy(dtype=np.float64) * apix_arr[:, None]
+
+    box, apix_arr = rescale_to_stacks(box, stack_box, apix_arr, path, "_rlnImageSize")
+
+    rotations = None
+    if all(c in df.columns for c in STAR_ANGLES):
+        from cryoscape.imaging.rotations import euler_relion_to_matrix  # noqa: PLC0415
+
+        rotations = np.asarray(euler_relion_to_matrix(df[list(STAR_ANGLES)].to_numpy(dtype=np.float64).copy()))
+        if shifts_A is None:
+            shifts_A = np.zeros((n, 2))
+    return ParticleTable(
+        image_paths=image_paths, image_indices=indices, box_size=int(box), apix=apix_arr,
+        rotations=rotations, shifts_A=shifts_A, ctf=_star_ctf(df), metadata=df,
+    )
+
+
+def _star_apix(df: pd.DataFrame) -> np.ndarray | None:
+    if "rlnImagePixelSize" in df.columns:
+        return df["rlnImagePixelSize"].to_numpy(dtype=np.float64)
+    if "rlnDetectorPixelSize" in df.columns and "rlnMagnification" in df.columns:
+        return df["rlnDetectorPixelSize"].to_numpy(dtype=np.float64) * 1e4 / df["rlnMagnification"].to_numpy(dtype=np.float64)
+    return None
+
+
+def _star_ctf(df: pd.DataFrame) -> CTFParams | None:
+    if not all(c in df.columns for c in STAR_CTF_REQUIRED):
+        return None
+    n = len(df)
+
+    def col(name, default):
+        return df[name].to_numpy(dtype=np.float64) if name in df.columns else np.full(n, float(default))
+
+    dfu = col("rlnDefocusU", 0.0)
+    return CTFParams(
+        defocus_u_A=dfu,
+        defocus_v_A=df["rlnDefocusV"].to_numpy(dtype=np.float64) if "rlnDefocusV" in df.columns else dfu.copy(),
+        astig_angle_deg=col("rlnDefocusAngle", 0.0),
+        voltage_kV=col("rlnVoltage", 0.0),
+        cs_mm=col("rlnSphericalAberration", 0.0),
+        amplitude_contrast=col("rlnAmplitudeContrast", 0.0),
+        phase_shift_deg=col("rlnPhaseShift", 0.0),
+        bfactor_A2=col("rlnCtfBfactor", 0.0),
+    )
+
+
+def _split_image_names(names: pd.Series, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``index@stack`` (1-based) -> (stack names (N,) object, 0-based indices (N,) int64)."""
+    parts = names.astype(str).str.split("@", n=1, expand=True)
+    if parts.shape[1] != 2 or parts[1].isna().any():
+        bad = names[parts[1].isna()].iloc[0] if parts.shape[1] == 2 else names.iloc[0]
+        raise InputError(f"star file {path}: image name '{bad}' is not of the form index@stack")
+    idx = pd.to_numeric(parts[0], errors="coerce")
+    if idx.isna().any() or (idx < 1).any():
+        bad = names[idx.isna() | (idx < 1)].iloc[0]
+        raise InputError(f"star file {path}: image name '{bad}' has no valid 1-based index before '@'")
+    return parts[1].to_numpy(dtype=object), idx.to_numpy(dtype=np.int64) - 1
+
+
+def save_star(path: str | Path, table: ParticleTable, force: bool = False) -> Path:
+    """Write ``table`` as a RELION 3.1 star file (``data_optics`` + ``data_particles``).
+
+    One optics group per distinct (pixel size, voltage, Cs, amplitude contrast, box) and per distinct
+    value of the user's other optics columns (e.g. ``rlnOpticsGroupName``, ``rlnMtfFileName``).
+    Image names are ``index@stack`` with stacks relative to the star file's folder when they lie
+    inside it, absolute otherwise. Every RELION column of ``table.metadata`` is written back; pose
+    (angles, ``rlnOriginX/YAngst``) and CTF columns are overwritten with the table's values, and
+    RELION 3.0's ``rlnOriginX/Y``, ``rlnDetectorPixelSize`` and ``rlnMagnification`` are dropped.
+    """
+    path = Path(path)
+    n = len(table)
+    meta = table.metadata
+    keep = [c for c in meta.columns if isinstance(c, str) and c.startswith("rln")] if len(meta) == n else []
+    df = meta[keep].reset_index(drop=True).copy() if keep else pd.DataFrame(index=range(n))
+    df = df.drop(columns=[c for c in _STAR_LEGACY if c in df.columns])
+
+    folder = Path(os.path.abspath(path.parent))
+    stacks, inverse = np.unique(np.asarray(table.image_paths).astype(str), return_inverse=True)
+    rel = np.array([relative_to(p, folder) for p in stacks], dtype=object)[inverse]
+    df["rlnImageName"] = [f"{i + 1:06d}@{p}" for i, p in zip(np.asarray(table.image_indices).tolist(), rel)]
+    if table.rotations is not None:
+        from cryoscape.imaging.rotations import matrix_to_euler_relion  # noqa: PLC0415
+
+        eul = np.asarray(matrix_to_euler_relion(np.asarray(table.rotations, dtype=np.float64)))
+        for k, c in enumerate(STAR_ANGLES):
+            df[c] = eul[:, k]
+    if table.shifts_A is not None:
+        for k, c in enumerate(STAR_ORIGINS_A):
+            df[c] = np.asarray(table.shifts_A, dtype=np.float64)[:, k]
+    df["rlnImagePixelSize"] = np.asarray(table.apix, dtype=np.float64)
+    df["rlnImageSize"] = int(table.box_size)
+    if "rlnImageDimensionality" not in df.columns:
+        df["rlnImageDimensionality"] = 2
+    if table.ctf is not None:
+        c = table.ctf.as_dict()
+        df["rlnDefocusU"], df["rlnDefocusV"] = c["defocus_u_A"], c["defocus_v_A"]
+        df["rlnDefocusAngle"], df["rlnPhaseShift"] = c["astig_angle_deg"], c["phase_shift_deg"]
+        df["rlnVoltage"], df["rlnSphericalAberration"] = c["voltage_kV"], c["cs_mm"]
+        df["rlnAmplitudeContrast"] = c["amplitude_contrast"]
+        if "rlnCtfBfactor" in df.columns or np.any(c["bfactor_A2"] != 0):
+            df["rlnCtfBfactor"] = c["bfactor_A2"]
+    particles, optics = _split_optics(df)
+    stario.write_star(path, particles, optics, force=force)
+    log.info("wrote %d particles in %d optics group(s) to %s", n, len(optics), path)
+    return path
+
+
+def _split_optics(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Group per-particle optics values into optics groups (numbered by first appearance)."""
+    optics_cols = [c for c in stario.OPTICS_COLUMNS if c in df.columns and c != "rlnOpticsGroup"]
+    key = df[optics_cols].copy()
+    for c in optics_cols:
+        if key[c].dtype.kind == "f":
+            key[c] = key[c].round(9)
+    codes, _ = pd.factorize(pd.MultiIndex.from_frame(key.astype(str)))
+    group = codes + 1
+    first = pd.Series(np.arange(len(df))).groupby(group).first()
+    optics = df.loc[first.to_numpy(), optics_cols].reset_index(drop=True)
+    optics.insert(0, "rlnOpticsGroup", first.index.to_numpy())
+    if "rlnOpticsGroupName" not in optics.columns:
+        optics.insert(1, "rlnOpticsGroupName", [f"opticsGroup{g}" for g in optics["rlnOpticsGroup"]])
+    particles = df.drop(columns=optics_cols + (["rlnOpticsGroup"] if "rlnOpticsGroup" in df.columns else []))
+    particles["rlnOpticsGroup"] = group
+    return particles, optics

@@ -52,10 +52,12 @@ def score_cluster_maps(maps: list[Path], centres_z: np.ndarray, z: np.ndarray, g
     pca = latent_pca(z, 1)
     pc1 = (centres_z - pca.mean) @ pca.components[0]
     frames = [m["reference"] for m in matches]
-    return {"frames_along_pc1": [int(frames[i]) for i in np.argsort(pc1)],
-            "mean_auc": float(np.mean([m["auc"] for m in matches])),
-            "mean_resolution_A": float(np.mean([m["resolution_A"] for m in matches])),
-            "spearman": float(abs(spearmanr(pc1, frames).statistic))}
+    return {
+        "frames_along_pc1": [int(frames[i]) for i in np.argsort(pc1)],
+        "mean_auc": float(np.mean([m["auc"] for m in matches])),
+        "mean_resolution_A": float(np.mean([m["resolution_A"] for m in matches])),
+        "spearman": float(abs(spearmanr(pc1, frames).statistic)),
+    }
 
 
 def load_pickle(path: Path) -> np.ndarray:
@@ -72,35 +74,75 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
     ours, theirs = vae / "cryoscape_e5", vae / "cryodrgn_e5"
     out = work / "adk_cryoscape"
     # The same work as cryoDRGN's analyze (no ground-truth view: the run predates recording its particles).
-    seconds, peak = sh([CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", K, "--device", "cpu", "--force"],
-                       work / "adk_cryoscape.log")
+    seconds, peak = sh(
+        [CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", K, "--device", "cpu", "--force"],
+        work / "adk_cryoscape.log",
+    )
     summary = json.loads((out / "analysis.json").read_text())
-    row = {"seconds": seconds, "peak_mb": peak, "umap_seconds": summary.get("umap_seconds"),
-           **score_cluster_maps(sorted((out / "kmeans").glob("vol_*.mrc")), np.loadtxt(out / "kmeans_centers.txt"),
-                                np.load(ours / "z.npy"), gt)}
+    row = {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "umap_seconds": summary.get("umap_seconds"),
+        **score_cluster_maps(
+            sorted((out / "kmeans").glob("vol_*.mrc")),
+            np.loadtxt(out / "kmeans_centers.txt"),
+            np.load(ours / "z.npy"),
+            gt,
+        ),
+    }
     frames = np.load(vae / "train/labels.npz")["conformation"]
     row["spearman_pc1_particles"] = float(abs(spearmanr(np.load(out / "z_pca.npy")[:, 0], frames).statistic))
     results["adk"] = {"cryoscape": row}
     if CRYODRGN.exists():
         out = work / "adk_cryodrgn"
         shutil.rmtree(out, ignore_errors=True)
-        seconds, peak = sh([CRYODRGN, "analyze", theirs, EPOCH, "--ksample", K, "--Apix", APIX, "-o", out],
-                           work / "adk_cryodrgn.log")
+        seconds, peak = sh(
+            [CRYODRGN, "analyze", theirs, EPOCH, "--ksample", K, "--Apix", APIX, "-o", out], work / "adk_cryodrgn.log"
+        )
         results["adk"]["cryodrgn"] = {
-            "seconds": seconds, "peak_mb": peak,
-            **score_cluster_maps(sorted((out / f"kmeans{K}").glob("vol_*.mrc")), np.loadtxt(out / f"kmeans{K}/centers.txt"),
-                                 load_pickle(theirs / f"z.{EPOCH}.pkl"), gt)}
+            "seconds": seconds,
+            "peak_mb": peak,
+            **score_cluster_maps(
+                sorted((out / f"kmeans{K}").glob("vol_*.mrc")),
+                np.loadtxt(out / f"kmeans{K}/centers.txt"),
+                load_pickle(theirs / f"z.{EPOCH}.pkl"),
+                gt,
+            ),
+        }
     out = work / "adk_landscape"
     particles = vae / "train/particles.star"  # for the ground truth: the run predates recording it
-    seconds, peak = sh([CRYOSCAPE, "landscape", ours, "-o", out, "--sketch-size", 200, "--n-train", 500,
-                        "--particles", particles, "--device", "cpu", "--force"], work / "adk_landscape.log")
+    seconds, peak = sh(
+        [
+            CRYOSCAPE,
+            "landscape",
+            ours,
+            "-o",
+            out,
+            "--sketch-size",
+            200,
+            "--n-train",
+            500,
+            "--particles",
+            particles,
+            "--device",
+            "cpu",
+            "--force",
+        ],
+        work / "adk_landscape.log",
+    )
     summary = json.loads((out / "landscape.json").read_text())
     ends = summary["truth"]["pc1_ends"]
     results["adk"]["landscape"] = {
-        "seconds": seconds, "peak_mb": peak, "explained": summary["explained_variance"][:5],
-        "mapping_r2": summary["mapping_validation_r2"][:3], "states": summary["states"],
-        "ends": [{"frame": e["reference"], "auc": e["auc"], "auc_closed": e["auc_first"], "auc_open": e["auc_last"]}
-                 for e in ends]}
+        "seconds": seconds,
+        "peak_mb": peak,
+        "explained": summary["explained_variance"][:5],
+        "mapping_r2": summary["mapping_validation_r2"][:3],
+        "states": summary["states"],
+        "ends": [
+            {"frame": e["reference"], "auc": e["auc"], "auc_closed": e["auc_first"], "auc_open": e["auc_last"]}
+            for e in ends
+        ],
+    }
 
 
 def stage_scale(vae: Path, work: Path, results: dict) -> None:
@@ -117,11 +159,15 @@ def stage_scale(vae: Path, work: Path, results: dict) -> None:
             parts.append(np.load(work / f"z_{s.name}.npy"))
         np.save(z_ours, np.concatenate(parts))
     out = work / "scale_cryoscape"
-    seconds, peak = sh([CRYOSCAPE, "analyze", ours, "--z", z_ours, "-o", out, "--ksample", K, "--device", "cpu",
-                        "--force"], work / "scale_cryoscape.log")
+    seconds, peak = sh(
+        [CRYOSCAPE, "analyze", ours, "--z", z_ours, "-o", out, "--ksample", K, "--device", "cpu", "--force"],
+        work / "scale_cryoscape.log",
+    )
     summary = json.loads((out / "analysis.json").read_text())
-    results["scale"] = {"n": int(len(np.load(z_ours))),
-                        "cryoscape": {"seconds": seconds, "peak_mb": peak, "umap_seconds": summary.get("umap_seconds")}}
+    results["scale"] = {
+        "n": int(len(np.load(z_ours))),
+        "cryoscape": {"seconds": seconds, "peak_mb": peak, "umap_seconds": summary.get("umap_seconds")},
+    }
     if CRYODRGN.exists():
         fake = work / "cryodrgn_100k"  # cryoDRGN's run folder with the latents of all 100k particles
         fake.mkdir(exist_ok=True)
@@ -130,65 +176,121 @@ def stage_scale(vae: Path, work: Path, results: dict) -> None:
         if not (fake / f"z.{EPOCH}.pkl").exists():
             parts = []
             for s in sets:
-                sh([CRYODRGN, "eval_images", s / "particles.mrcs", theirs / f"weights.{EPOCH}.pkl", "-c",
-                    theirs / "config.yaml", "--poses", s / "poses.pkl", "--ctf", s / "ctf.pkl",
-                    "-o", work / f"loss_{s.name}.pkl", "--out-z", work / f"z_{s.name}.pkl"])
+                sh(
+                    [
+                        CRYODRGN,
+                        "eval_images",
+                        s / "particles.mrcs",
+                        theirs / f"weights.{EPOCH}.pkl",
+                        "-c",
+                        theirs / "config.yaml",
+                        "--poses",
+                        s / "poses.pkl",
+                        "--ctf",
+                        s / "ctf.pkl",
+                        "-o",
+                        work / f"loss_{s.name}.pkl",
+                        "--out-z",
+                        work / f"z_{s.name}.pkl",
+                    ]
+                )
                 parts.append(load_pickle(work / f"z_{s.name}.pkl")[:, :8])
             with open(fake / f"z.{EPOCH}.pkl", "wb") as f:
                 pickle.dump(np.concatenate(parts).astype(np.float32), f)
         out = work / "scale_cryodrgn"
         shutil.rmtree(out, ignore_errors=True)
-        seconds, peak = sh([CRYODRGN, "analyze", fake, EPOCH, "--ksample", K, "--Apix", APIX, "-o", out],
-                           work / "scale_cryodrgn.log")
+        seconds, peak = sh(
+            [CRYODRGN, "analyze", fake, EPOCH, "--ksample", K, "--Apix", APIX, "-o", out], work / "scale_cryodrgn.log"
+        )
         results["scale"]["cryodrgn"] = {"seconds": seconds, "peak_mb": peak}
 
 
 def write_report(results: dict) -> None:
-    lines = ["# Analysis benchmark (issue 4)", "",
-             f"Machine: {results['machine']}", f"cryoscape revision: {results['revision']}", "",
-             "Command: `.venv/bin/python benchmarks/analysis.py` (after `benchmarks/vae.py --stage accuracy` and "
-             "`--stage scaling`, whose runs and data it reads). See the script's docstring for the protocol.", ""]
+    lines = [
+        "# Analysis benchmark (issue 4)",
+        "",
+        f"Machine: {results['machine']}",
+        f"cryoscape revision: {results['revision']}",
+        "",
+        "Command: `.venv/bin/python benchmarks/analysis.py` (after `benchmarks/vae.py --stage accuracy` and "
+        "`--stage scaling`, whose runs and data it reads). See the script's docstring for the protocol.",
+        "",
+    ]
     adk = results.get("adk")
     if adk:
-        lines += ["## adenylate kinase closed -> open, 20,000 particles, zdim 8 (the VAE benchmark's runs)", "",
-                  "`analyze --ksample 20` (PCA, UMAP, 20 cluster maps, 2 x 10 traversal maps). Each cluster map is "
-                  "matched to the true frame (0 = closed ... 97 = open) it agrees with best.", "",
-                  "| tool | wall time | peak RSS | mean FSC area of the cluster maps vs their best frame | mean FSC=0.5 | "
-                  "abs Spearman(centre PC1, matched frame) | matched frames, clusters in PC1 order |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "## adenylate kinase closed -> open, 20,000 particles, zdim 8 (the VAE benchmark's runs)",
+            "",
+            "`analyze --ksample 20` (PCA, UMAP, 20 cluster maps, 2 x 10 traversal maps). Each cluster map is "
+            "matched to the true frame (0 = closed ... 97 = open) it agrees with best.",
+            "",
+            "| tool | wall time | peak RSS | mean FSC area of the cluster maps vs their best frame | mean FSC=0.5 | "
+            "abs Spearman(centre PC1, matched frame) | matched frames, clusters in PC1 order |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for tool in ("cryoscape", "cryodrgn"):
             if tool in adk:
                 r = adk[tool]
-                lines.append(f"| {tool} | {r['seconds']:.0f} s | {r['peak_mb']:.0f} MiB | {r['mean_auc']:.3f} | "
-                             f"{r['mean_resolution_A']:.2f} Å | {r['spearman']:.3f} | {', '.join(map(str, r['frames_along_pc1']))} |")
+                lines.append(
+                    f"| {tool} | {r['seconds']:.0f} s | {r['peak_mb']:.0f} MiB | {r['mean_auc']:.3f} | "
+                    f"{r['mean_resolution_A']:.2f} Å | {r['spearman']:.3f} | {', '.join(map(str, r['frames_along_pc1']))} |"
+                )
         if "cryodrgn" in adk:
-            lines += ["", f"cryoscape takes {adk['cryoscape']['seconds'] / adk['cryodrgn']['seconds']:.2f}x the time of "
-                          f"cryoDRGN for the same analysis (UMAP alone: {adk['cryoscape']['umap_seconds']} s)."]
-        lines += ["", f"abs Spearman between the particles' latent PC1 and their true frame: "
-                      f"{adk['cryoscape']['spearman_pc1_particles']:.3f}."]
+            lines += [
+                "",
+                f"cryoscape takes {adk['cryoscape']['seconds'] / adk['cryodrgn']['seconds']:.2f}x the time of "
+                f"cryoDRGN for the same analysis (UMAP alone: {adk['cryoscape']['umap_seconds']} s).",
+            ]
+        lines += [
+            "",
+            f"abs Spearman between the particles' latent PC1 and their true frame: "
+            f"{adk['cryoscape']['spearman_pc1_particles']:.3f}.",
+        ]
         land = adk.get("landscape")
         if land:
-            lines += ["", "### landscape (sketch 200 maps, 500 extra maps for the volume mapping)", "",
-                      f"Wall time {land['seconds']:.0f} s, peak RSS {land['peak_mb']:.0f} MiB. Variance explained by "
-                      "volume PCs 1-5: " + ", ".join(f"{100 * v:.1f}%" for v in land["explained"]) + ". Volume mapping, "
-                      "validation R² of PCs 1-3: " + ", ".join(f"{v:.3f}" for v in land["mapping_r2"]) + ".", "",
-                      "| end of volume PC1 | best-matching true frame | its FSC area | FSC area vs closed (frame 0) | vs open (frame 97) |",
-                      "|---|---|---|---|---|"]
+            lines += [
+                "",
+                "### landscape (sketch 200 maps, 500 extra maps for the volume mapping)",
+                "",
+                f"Wall time {land['seconds']:.0f} s, peak RSS {land['peak_mb']:.0f} MiB. Variance explained by "
+                "volume PCs 1-5: " + ", ".join(f"{100 * v:.1f}%" for v in land["explained"]) + ". Volume mapping, "
+                "validation R² of PCs 1-3: " + ", ".join(f"{v:.3f}" for v in land["mapping_r2"]) + ".",
+                "",
+                "| end of volume PC1 | best-matching true frame | its FSC area | FSC area vs closed (frame 0) | vs open (frame 97) |",
+                "|---|---|---|---|---|",
+            ]
             for name, e in zip(("low", "high"), land["ends"]):
-                lines.append(f"| {name} | {e['frame']} | {e['auc']:.3f} | {e['auc_closed']:.3f} | {e['auc_open']:.3f} |")
-            lines += ["", "States (average linkage): " + "; ".join(f"state {s['state']}: {s['maps']} maps, "
-                                                               f"{s['particles']} particles" for s in land["states"]) + "."]
+                lines.append(
+                    f"| {name} | {e['frame']} | {e['auc']:.3f} | {e['auc_closed']:.3f} | {e['auc_open']:.3f} |"
+                )
+            lines += [
+                "",
+                "States (average linkage): "
+                + "; ".join(f"state {s['state']}: {s['maps']} maps, {s['particles']} particles" for s in land["states"])
+                + ".",
+            ]
     scale = results.get("scale")
     if scale:
-        lines += ["", f"## {scale['n']:,} particles, zdim 8: `analyze --ksample 20` with UMAP", "",
-                  "| tool | wall time | peak RSS | UMAP |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {scale['n']:,} particles, zdim 8: `analyze --ksample 20` with UMAP",
+            "",
+            "| tool | wall time | peak RSS | UMAP |",
+            "|---|---|---|---|",
+        ]
         for tool in ("cryoscape", "cryodrgn"):
             if tool in scale:
                 r = scale[tool]
                 umap_time = f"{r['umap_seconds']} s" if r.get("umap_seconds") else "included"
-                lines.append(f"| {tool} | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) | {r['peak_mb']:.0f} MiB | "
-                             f"{umap_time} |")
+                lines.append(
+                    f"| {tool} | {r['seconds']:.0f} s ({r['seconds'] / 60:.1f} min) | {r['peak_mb']:.0f} MiB | "
+                    f"{umap_time} |"
+                )
         if "cryodrgn" in scale:
-            lines += ["", f"Ratio cryoscape / cryoDRGN: {scale['cryoscape']['seconds'] / scale['cryodrgn']['seconds']:.2f}."]
+            lines += [
+                "",
+                f"Ratio cryoscape / cryoDRGN: {scale['cryoscape']['seconds'] / scale['cryodrgn']['seconds']:.2f}.",
+            ]
     (Path(__file__).parent / "analysis.md").write_text("\n".join(lines) + "\n")
 
 

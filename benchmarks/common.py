@@ -24,8 +24,10 @@ def machine_description() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return (f"{cpu}, {os.cpu_count()} cores visible, {mem_gb:.0f} GiB RAM, GPU: {gpu}; "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores visible, {mem_gb:.0f} GiB RAM, GPU: {gpu}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}"
+    )
 
 
 def peak_rss_mb() -> float:
@@ -45,8 +47,9 @@ def timer(results: dict, key: str):
 
 def git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except OSError:
         return "unknown"
 

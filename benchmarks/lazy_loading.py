@@ -76,11 +76,20 @@ def worker(mode: str, stack: Path, batch: int, seed: int, n_epochs: int = 3) -> 
             if k % 16 == 0:
                 status = memory_status()
                 peak_anon, peak_file = max(peak_anon, status["RssAnon"]), max(peak_file, status["RssFile"])
-        epochs.append(dict(seconds=time.perf_counter() - t0, images=n_images,
-                           images_per_s=n_images / (time.perf_counter() - t0)))
+        epochs.append(
+            dict(seconds=time.perf_counter() - t0, images=n_images, images_per_s=n_images / (time.perf_counter() - t0))
+        )
     end = memory_status()
-    return dict(mode=mode, load_s=load_s, epochs=epochs, baseline=baseline, end=end,
-                peak_anon=max(peak_anon, end["RssAnon"]), peak_file=max(peak_file, end["RssFile"]), checksum=checksum)
+    return dict(
+        mode=mode,
+        load_s=load_s,
+        epochs=epochs,
+        baseline=baseline,
+        end=end,
+        peak_anon=max(peak_anon, end["RssAnon"]),
+        peak_file=max(peak_file, end["RssFile"]),
+        checksum=checksum,
+    )
 
 
 def make_stack(path: Path, n: int, D: int) -> float:
@@ -106,15 +115,30 @@ def machine() -> str:
         total = int(f.readline().split()[1]) / 2**20
     import torch
 
-    return (f"{os.cpu_count()} CPU cores (nproc {len(os.sched_getaffinity(0))}), {model}, {total:.1f} GiB RAM; "
-            f"Linux {platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-            f"torch {torch.__version__}")
+    return (
+        f"{os.cpu_count()} CPU cores (nproc {len(os.sched_getaffinity(0))}), {model}, {total:.1f} GiB RAM; "
+        f"Linux {platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"torch {torch.__version__}"
+    )
+
+
+def _raw(results: list[dict]) -> list[dict]:
+    """The results as logged, floats rounded, without the memory snapshots."""
+    return [
+        {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k not in ("baseline", "end")}
+        for r in results
+    ]
 
 
 def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, write_s: float, command: str) -> str:
     by_mode = {r["mode"]: r for r in results}
-    first = (lambda r: r["epochs"][0]["images_per_s"])
-    later = (lambda r: float(np.median([e["images_per_s"] for e in r["epochs"][1:]])))
+
+    def first(r):
+        return r["epochs"][0]["images_per_s"]
+
+    def later(r):
+        return float(np.median([e["images_per_s"] for e in r["epochs"][1:]]))
+
     mem, lazy_cold, lazy_warm = by_mode["in-memory"], by_mode["lazy-cold"], by_mode["lazy-warm"]
     quarter_mib = stack_gib * 1024 / 4
     lines = [
@@ -130,12 +154,15 @@ def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, wr
         "DataLoader workers). Epoch 1 of a lazy run pays the page faults that map the file into the process; later "
         "epochs show the steady state.",
         "",
-        "| mode | load (s) | epoch 1 (images/s) | epochs 2–3, median (images/s) | peak RssAnon (MiB) | peak RssFile (MiB) | VmHWM (MiB) | RssAnon before loading (MiB) |",
+        "| mode | load (s) | epoch 1 (images/s) | epochs 2–3, median (images/s) | peak RssAnon (MiB) "
+        "| peak RssFile (MiB) | VmHWM (MiB) | RssAnon before loading (MiB) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in (lazy_cold, lazy_warm, mem):
-        lines.append(f"| {r['mode']} | {r['load_s']:.2f} | {first(r):,.0f} | {later(r):,.0f} | "
-                     f"{r['peak_anon']:.0f} | {r['peak_file']:.0f} | {r['end']['VmHWM']:.0f} | {r['baseline']['RssAnon']:.0f} |")
+        lines.append(
+            f"| {r['mode']} | {r['load_s']:.2f} | {first(r):,.0f} | {later(r):,.0f} | "
+            f"{r['peak_anon']:.0f} | {r['peak_file']:.0f} | {r['end']['VmHWM']:.0f} | {r['baseline']['RssAnon']:.0f} |"
+        )
     ratios = {
         "cold first epoch": first(lazy_cold) / first(mem),
         "warm first epoch": first(lazy_warm) / first(mem),
@@ -148,8 +175,8 @@ def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, wr
         "",
         "## Criterion (issue): lazy ≥ ½ the in-memory throughput, with < ¼ of the stack in resident memory",
         "",
-        "- throughput, lazy / in-memory: " + "; ".join(
-            f"{name} {value:.2f} ({'PASS' if value >= 0.5 else 'FAIL'})" for name, value in ratios.items())
+        "- throughput, lazy / in-memory: "
+        + "; ".join(f"{name} {value:.2f} ({'PASS' if value >= 0.5 else 'FAIL'})" for name, value in ratios.items())
         + f". The in-memory epochs exclude its {mem['load_s']:.1f} s load; counting it, in-memory delivers "
         f"{mem_epoch1['images'] / (mem['load_s'] + mem_epoch1['seconds']):,.0f} images/s over its first epoch, "
         f"against {first(lazy_warm):,.0f} (warm) / {first(lazy_cold):,.0f} (cold) for lazy.",
@@ -175,7 +202,7 @@ def report(results: list[dict], n: int, D: int, batch: int, stack_gib: float, wr
         "- This machine is a virtual machine whose timings vary between runs by up to ~2× (memory first touched by the",
         "  guest is slow to fault in); repeated runs of the lazy first epoch ranged from about 17,000 to 50,000 images/s.",
         "",
-        f"Raw results: `{json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k not in ('baseline', 'end')} for r in results])}`",
+        f"Raw results: `{json.dumps(_raw(results))}`",
         "",
     ]
     return "\n".join(lines)
@@ -196,8 +223,7 @@ def main() -> int:
         print(json.dumps(worker(args.worker, args.stack, args.batch, seed=0)))
         return 0
 
-    command = "cd /work/main && .venv/bin/python benchmarks/lazy_loading.py" + "".join(
-        f" {a}" for a in sys.argv[1:])
+    command = "cd /work/main && .venv/bin/python benchmarks/lazy_loading.py" + "".join(f" {a}" for a in sys.argv[1:])
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         stack = Path(tmp) / "bench.mrcs"
         print(f"writing {args.n} × {args.D}² stack to {stack} ...", flush=True)
@@ -207,13 +233,19 @@ def main() -> int:
         for mode in ("lazy-cold", "lazy-warm", "in-memory"):
             proc = subprocess.run(
                 [sys.executable, __file__, "--worker", mode, "--stack", str(stack), "--batch", str(args.batch)],
-                capture_output=True, text=True, check=True, env={**os.environ, "TQDM_DISABLE": "1"},
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "TQDM_DISABLE": "1"},
             )
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             rates = ", ".join(f"{e['images_per_s']:,.0f}" for e in result["epochs"])
-            print(f"{mode:10s} load {result['load_s']:6.2f} s  epochs {rates} images/s  "
-                  f"peak RssAnon {result['peak_anon']:6.0f} MiB  "
-                  f"peak RssFile {result['peak_file']:6.0f} MiB", flush=True)
+            print(
+                f"{mode:10s} load {result['load_s']:6.2f} s  epochs {rates} images/s  "
+                f"peak RssAnon {result['peak_anon']:6.0f} MiB  "
+                f"peak RssFile {result['peak_file']:6.0f} MiB",
+                flush=True,
+            )
             results.append(result)
     text = report(results, args.n, args.D, args.batch, stack_gib, write_s, command)
     args.out.write_text(text)

@@ -47,11 +47,43 @@ DEVICE = "cpu"  # --device: cryoscape's device (cryoDRGN takes the GPU by itself
 def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
     if not (folder / "particles.star").exists():
         apix = APIX * D / box
-        sh([CRYOSCAPE, "simulate", "adk_dims_closed_to_open", "-o", folder, "-n", n, "--box", box, "--apix", apix,
-            "--snr", "0.1", "--max-shift", "2", "--seed", seed, "--force", "-q"])
+        sh(
+            [
+                CRYOSCAPE,
+                "simulate",
+                "adk_dims_closed_to_open",
+                "-o",
+                folder,
+                "-n",
+                n,
+                "--box",
+                box,
+                "--apix",
+                apix,
+                "--snr",
+                "0.1",
+                "--max-shift",
+                "2",
+                "--seed",
+                seed,
+                "--force",
+                "-q",
+            ]
+        )
     if CRYODRGN.exists() and not (folder / "ctf.pkl").exists():
-        sh([CRYOSCAPE, "export-cryodrgn", folder / "particles.star", "--poses", folder / "poses.pkl",
-            "--ctf", folder / "ctf.pkl", "--force", "-q"])
+        sh(
+            [
+                CRYOSCAPE,
+                "export-cryodrgn",
+                folder / "particles.star",
+                "--poses",
+                folder / "poses.pkl",
+                "--ctf",
+                folder / "ctf.pkl",
+                "--force",
+                "-q",
+            ]
+        )
     return folder
 
 
@@ -63,24 +95,68 @@ def console_log(run: Path) -> Path:
 
 def cryoscape_name(max_freq: float = 1.0, window: float = 0.0, beta: float | None = None) -> str:
     """Name of a cryoscape accuracy run in results.json and of its folder (without the _e<epochs>)."""
-    return "cryoscape" + (f"_w{window:g}" if window else "") + (f"_beta{beta:g}" if beta is not None else "") + \
-        ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+    return (
+        "cryoscape"
+        + (f"_w{window:g}" if window else "")
+        + (f"_beta{beta:g}" if beta is not None else "")
+        + ("" if max_freq == 1.0 else f"_maxfreq{max_freq:g}")
+    )
 
 
 def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
-    seconds, peak = sh([CRYOSCAPE, "train-vae", data / "particles.star", "-o", run, "--zdim", ZDIM, "-n", epochs,
-                        *ARCH, "--amp", "--device", DEVICE, "--force", *extra], console_log(run))
+    seconds, peak = sh(
+        [
+            CRYOSCAPE,
+            "train-vae",
+            data / "particles.star",
+            "-o",
+            run,
+            "--zdim",
+            ZDIM,
+            "-n",
+            epochs,
+            *ARCH,
+            "--amp",
+            "--device",
+            DEVICE,
+            "--force",
+            *extra,
+        ],
+        console_log(run),
+    )
     rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
     return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
 
 
 def train_cryodrgn(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
-    seconds, peak = sh([CRYODRGN, "train_vae", data / "particles.mrcs", "--poses", data / "poses.pkl", "--ctf",
-                        data / "ctf.pkl", "--zdim", ZDIM, "-n", epochs, *ARCH, "-o", run, "--no-analysis", *extra],
-                       console_log(run))
+    seconds, peak = sh(
+        [
+            CRYODRGN,
+            "train_vae",
+            data / "particles.mrcs",
+            "--poses",
+            data / "poses.pkl",
+            "--ctf",
+            data / "ctf.pkl",
+            "--zdim",
+            ZDIM,
+            "-n",
+            epochs,
+            *ARCH,
+            "-o",
+            run,
+            "--no-analysis",
+            *extra,
+        ],
+        console_log(run),
+    )
     text = (run / "run.log" if (run / "run.log").exists() else console_log(run)).read_text()
     times = re.findall(r"=====> Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", text)
-    return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times]}
+    return {
+        "wall_s": seconds,
+        "peak_mb": peak,
+        "epoch_s": [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in times],
+    }
 
 
 def spearman_pc1(z: np.ndarray, frames: np.ndarray) -> float:
@@ -99,8 +175,12 @@ def per_image_accuracy(maps: list[Path], heldout: Path) -> dict:
     gt = {int(k): read_map(p)[0] for k, p in enumerate(sorted((heldout / "gt").glob("*.mrc")))}
     curves = [fsc(read_map(m)[0], gt[int(k)], apix=APIX) for m, k in zip(maps, frames)]
     each_auc, each_res = [c.auc() for c in curves], [c.resolution_A(0.5) for c in curves]
-    return {"auc": float(np.mean(each_auc)), "resolution_A": float(np.mean(each_res)),
-            "auc_each": each_auc, "resolution_each": each_res}
+    return {
+        "auc": float(np.mean(each_auc)),
+        "resolution_A": float(np.mean(each_res)),
+        "auc_each": each_auc,
+        "resolution_each": each_res,
+    }
 
 
 def stage_paired(work: Path, results: dict) -> None:
@@ -120,21 +200,52 @@ def evaluate_ours(run: Path, train: Path, heldout: Path) -> dict:
     sh([CRYOSCAPE, "eval-vol", run, "--zfile", run / "heldout_z.txt", "-o", run / "heldout_maps", "--force", "-q"])
     frames = np.load(train / "labels.npz")["conformation"]
     epochs = sorted(int(m.group(1)) for p in run.glob("z.*.npy") if (m := re.match(r"z\.(\d+)\.npy", p.name)))
-    return {**per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
-            "spearman": spearman_pc1(np.load(run / "z.npy"), frames),
-            "spearman_by_epoch": [spearman_pc1(np.load(run / f"z.{e}.npy"), frames) for e in epochs]}
+    return {
+        **per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
+        "spearman": spearman_pc1(np.load(run / "z.npy"), frames),
+        "spearman_by_epoch": [spearman_pc1(np.load(run / f"z.{e}.npy"), frames) for e in epochs],
+    }
 
 
 def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
     weights, config = run / "weights.pkl", run / "config.yaml"  # the final epoch
     z_held = run / "heldout_z.pkl"
-    sh([CRYODRGN, "eval_images", heldout / "particles.mrcs", weights, "-c", config, "--poses", heldout / "poses.pkl",
-        "--ctf", heldout / "ctf.pkl", "-o", run / "heldout_loss.pkl", "--out-z", z_held])
+    sh(
+        [
+            CRYODRGN,
+            "eval_images",
+            heldout / "particles.mrcs",
+            weights,
+            "-c",
+            config,
+            "--poses",
+            heldout / "poses.pkl",
+            "--ctf",
+            heldout / "ctf.pkl",
+            "-o",
+            run / "heldout_loss.pkl",
+            "--out-z",
+            z_held,
+        ]
+    )
     with open(z_held, "rb") as f:
         z = pickle.load(f)
     np.savetxt(run / "heldout_z.txt", np.asarray(z)[:, :ZDIM] if np.asarray(z).ndim == 2 else z)
-    sh([CRYODRGN, "eval_vol", weights, "-c", config, "--zfile", run / "heldout_z.txt", "-o", run / "heldout_maps",
-        "--Apix", APIX])
+    sh(
+        [
+            CRYODRGN,
+            "eval_vol",
+            weights,
+            "-c",
+            config,
+            "--zfile",
+            run / "heldout_z.txt",
+            "-o",
+            run / "heldout_maps",
+            "--Apix",
+            APIX,
+        ]
+    )
     frames = np.load(train / "labels.npz")["conformation"]
 
     def load_z(path: Path) -> np.ndarray:
@@ -143,13 +254,16 @@ def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
 
     zs = sorted(run.glob("z.*.pkl"), key=lambda p: int(p.name.split(".")[1]))
     final = run / "z.pkl" if (run / "z.pkl").exists() else zs[-1]
-    return {**per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
-            "spearman": spearman_pc1(load_z(final), frames),
-            "spearman_by_epoch": [spearman_pc1(load_z(p), frames) for p in zs]}
+    return {
+        **per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
+        "spearman": spearman_pc1(load_z(final), frames),
+        "spearman_by_epoch": [spearman_pc1(load_z(p), frames) for p in zs],
+    }
 
 
-def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.0,
-                   beta: float | None = None) -> None:
+def stage_accuracy(
+    work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.0, beta: float | None = None
+) -> None:
     """Both tools for ``epochs`` on the same files; with ``max_freq`` < 1 only cryoscape, band-limited.
     cryoscape runs with the real-space window ``window`` (0: none; runs named _w<window>) and the KL
     weight ``beta`` (None: 1/zdim; runs named _beta<beta>)."""
@@ -160,12 +274,17 @@ def stage_accuracy(work: Path, results: dict, epochs: int, max_freq: float = 1.0
         run = work / f"{name}_e{epochs}"
         trained = f"training/{name}/e{epochs}"
         if trained not in results:
-            extra = ["--in-memory", "--max-freq", max_freq, "--window-r", window] + ([] if beta is None else ["--beta", beta])
-            results[trained] = (train_ours(train, run, epochs, extra)
-                                if tool == "cryoscape" else train_cryodrgn(train, run, epochs))
+            extra = ["--in-memory", "--max-freq", max_freq, "--window-r", window] + (
+                [] if beta is None else ["--beta", beta]
+            )
+            results[trained] = (
+                train_ours(train, run, epochs, extra) if tool == "cryoscape" else train_cryodrgn(train, run, epochs)
+            )
             save(work, results)
         if f"accuracy/{name}" not in results or results[f"accuracy/{name}"]["epochs"] != epochs:
-            scores = evaluate_ours(run, train, heldout) if tool == "cryoscape" else evaluate_cryodrgn(run, train, heldout)
+            scores = (
+                evaluate_ours(run, train, heldout) if tool == "cryoscape" else evaluate_cryodrgn(run, train, heldout)
+            )
             results[f"accuracy/{name}"] = {**results[trained], **scores, "epochs": epochs}
             save(work, results)
 
@@ -201,7 +320,9 @@ def stage_timing(work: Path, results: dict) -> None:
             if key in results or (tool == "cryodrgn" and not CRYODRGN.exists()):
                 continue
             run = work / f"timing_{tool}_{repeat}"
-            results[key] = train_ours(train, run, 1, ["--in-memory"]) if tool == "cryoscape" else train_cryodrgn(train, run, 1)
+            results[key] = (
+                train_ours(train, run, 1, ["--in-memory"]) if tool == "cryoscape" else train_cryodrgn(train, run, 1)
+            )
             save(work, results)
 
 
@@ -210,11 +331,13 @@ def stage_scaling(work: Path, results: dict) -> None:
     memory, D=128."""
     if "timing/cryoscape/0" in results:
         results["scaling/n20k"] = results["timing/cryoscape/0"]
-    cases = [("n5k", simulate(work / "train5k", 5_000, 3), ["--in-memory"]),
-             ("n20k", simulate(work / "train", 20_000, 1), ["--in-memory"]),
-             ("n20k_lazy", work / "train", []),
-             ("n80k", simulate(work / "train80k", 80_000, 4), ["--in-memory"]),
-             ("D128_n5k", simulate(work / "train128", 5_000, 5, box=128), ["--in-memory"])]
+    cases = [
+        ("n5k", simulate(work / "train5k", 5_000, 3), ["--in-memory"]),
+        ("n20k", simulate(work / "train", 20_000, 1), ["--in-memory"]),
+        ("n20k_lazy", work / "train", []),
+        ("n80k", simulate(work / "train80k", 80_000, 4), ["--in-memory"]),
+        ("D128_n5k", simulate(work / "train128", 5_000, 5, box=128), ["--in-memory"]),
+    ]
     for name, data, extra in cases:
         key = f"scaling/{name}"
         if key not in results:
@@ -280,110 +403,182 @@ def seeds_report(results: dict) -> list[str]:
     tools = sorted({k.split("/")[1] for k in results if k.startswith("seeds/")}, key=lambda t: (t == "cryodrgn", t))
     if not tools:
         return []
-    runs = {t: [("seed 0" if t != "cryodrgn" else "its own random seed",
-                 results[f"accuracy/{t}"])] + [(f"seed {k.rsplit('/', 1)[1]}", v) for k, v in results.items()
-                                               if k.startswith(f"seeds/{t}/")] for t in tools}
-    lines = ["## Training noise: the same comparison with other seeds", "",
-             "Each tool trained again from other random seeds (initialization, batch order, reparameterization noise); "
-             "the first row of each tool is its run in the table above. Seconds per epoch of these runs are not a "
-             "speed measurement (other work shared the CPU).", "",
-             "| tool | run | s/epoch (median) | mean FSC AUC | mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
-             "|---|---|---|---|---|---|"]
+    runs = {
+        t: [("seed 0" if t != "cryodrgn" else "its own random seed", results[f"accuracy/{t}"])]
+        + [(f"seed {k.rsplit('/', 1)[1]}", v) for k, v in results.items() if k.startswith(f"seeds/{t}/")]
+        for t in tools
+    }
+    lines = [
+        "## Training noise: the same comparison with other seeds",
+        "",
+        "Each tool trained again from other random seeds (initialization, batch order, reparameterization noise); "
+        "the first row of each tool is its run in the table above. Seconds per epoch of these runs are not a "
+        "speed measurement (other work shared the CPU).",
+        "",
+        "| tool | run | s/epoch (median) | mean FSC AUC | mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
+        "|---|---|---|---|---|---|",
+    ]
     for tool, entries in runs.items():
-        lines += [f"| {tool} | {name} | {np.median(e['epoch_s']):.0f} | {e['auc']:.4f} | {e['resolution_A']:.2f} | "
-                  f"{e['spearman']:.3f} |" for name, e in entries]
-    lines += ["", "| tool | trainings | FSC AUC, mean ± sd over trainings | FSC=0.5 (Å) | abs Spearman |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {tool} | {name} | {np.median(e['epoch_s']):.0f} | {e['auc']:.4f} | {e['resolution_A']:.2f} | "
+            f"{e['spearman']:.3f} |"
+            for name, e in entries
+        ]
+    lines += [
+        "",
+        "| tool | trainings | FSC AUC, mean ± sd over trainings | FSC=0.5 (Å) | abs Spearman |",
+        "|---|---|---|---|---|",
+    ]
     stats = {}
     for tool, entries in runs.items():
         values = {m: np.array([e[m] for _, e in entries]) for m in ("auc", "resolution_A", "spearman")}
         stats[tool] = values
-        lines.append(f"| {tool} | {len(entries)} | " + " | ".join(
-            f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}" for v in values.values()) + " |")
+        lines.append(
+            f"| {tool} | {len(entries)} | "
+            + " | ".join(f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0:.4f}" for v in values.values())
+            + " |"
+        )
     ours = [t for t in tools if t != "cryodrgn"]
     if "cryodrgn" in runs and ours:
-        lines += ["", "Difference of the means, cryoscape minus cryoDRGN, ± its standard error from the spread between "
-                  "trainings (sqrt(sd₁²/n₁ + sd₂²/n₂)); and per image, each image's score averaged over a tool's "
-                  "trainings, then paired over the 100 images (mean ± standard error over images):", "",
-                  "| run | FSC AUC: between trainings | per image | FSC=0.5 (Å): between trainings | per image | "
-                  "abs Spearman: between trainings |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Difference of the means, cryoscape minus cryoDRGN, ± its standard error from the spread between "
+            "trainings (sqrt(sd₁²/n₁ + sd₂²/n₂)); and per image, each image's score averaged over a tool's "
+            "trainings, then paired over the 100 images (mean ± standard error over images):",
+            "",
+            "| run | FSC AUC: between trainings | per image | FSC=0.5 (Å): between trainings | per image | "
+            "abs Spearman: between trainings |",
+            "|---|---|---|---|---|---|",
+        ]
         theirs = stats["cryodrgn"]
-        per_image = {t: {m: np.mean([e[m] for _, e in runs[t]], axis=0) for m in ("auc_each", "resolution_each")}
-                     for t in runs}
+        per_image = {
+            t: {m: np.mean([e[m] for _, e in runs[t]], axis=0) for m in ("auc_each", "resolution_each")} for t in runs
+        }
         for tool in ours:
             cells = []
             for metric, each in (("auc", "auc_each"), ("resolution_A", "resolution_each"), ("spearman", None)):
                 a, b = stats[tool][metric], theirs[metric]
-                se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)) if min(len(a), len(b)) > 1 else float("nan")
+                se = (
+                    np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+                    if min(len(a), len(b)) > 1
+                    else float("nan")
+                )
                 cells.append(f"{a.mean() - b.mean():+.4f} ± {se:.4f}")
                 if each:
-                    cells.append("{:+.4f} ± {:.4f}".format(*mean_and_error(per_image[tool][each] - per_image["cryodrgn"][each])))
+                    cells.append(
+                        "{:+.4f} ± {:.4f}".format(*mean_and_error(per_image[tool][each] - per_image["cryodrgn"][each]))
+                    )
             lines.append(f"| {tool} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 
 def write_report(results: dict) -> None:
-    lines = ["# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae", "",
-             "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, paired, seeds, timing, profile, scaling; see its docstring).", "",
-             f"Machine: {machine_description()}; cryoscape revision {git_revision()}.", "",
-             "Dataset: adenylate kinase closed→open (98 frames, uniform), D=64, 1.4 Å/px, CTF, shifts ±2 px, SNR 0.1, "
-             "20,000 training + 100 held-out particles. Both tools: encoder/decoder 3×256, zdim 8, batch 8, in memory; "
-             "cryoscape with `--amp` (bfloat16 networks).", ""]
+    lines = [
+        "# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae",
+        "",
+        "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, paired, seeds, timing, profile, scaling; see its docstring).",
+        "",
+        f"Machine: {machine_description()}; cryoscape revision {git_revision()}.",
+        "",
+        "Dataset: adenylate kinase closed→open (98 frames, uniform), D=64, 1.4 Å/px, CTF, shifts ±2 px, SNR 0.1, "
+        "20,000 training + 100 held-out particles. Both tools: encoder/decoder 3×256, zdim 8, batch 8, in memory; "
+        "cryoscape with `--amp` (bfloat16 networks).",
+        "",
+    ]
     acc = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("accuracy/")}
     if acc:
         reference = np.median(acc["cryodrgn"]["epoch_s"]) if "cryodrgn" in acc else None
-        lines += ["## Accuracy and speed, same files", "",
-                  "Seconds per epoch are the median over the run's epochs (an epoch that shared the CPU with other "
-                  "work is slower; the median drops it). Accuracy on the 100 held-out images. cryoscape runs named "
-                  "`_w0.85` apply the real-space image window of cryoDRGN's default (`--window-r 0.85`; cryoscape's default "
-                  "is none): in this table it lowered the held-out accuracy (0.515 -> 0.484 FSC area at --max-freq 0.85). "
-                  "Runs named `_beta0.18` weight the KL term by 0.18 instead of 1/zdim = 0.125: cryoDRGN estimates its "
-                  "normalization on unwindowed images and then windows them, so the images in its loss have 0.68 of the "
-                  "variance they have in cryoscape's (measured on 1,000 of these particles), which raises its KL weight "
-                  "relative to the reconstruction error by 1/0.68, to the equivalent of 0.18 here.", "",
-                  "| run | epochs | s/epoch (median) | speed-up vs cryoDRGN | peak RSS MiB | mean FSC AUC | "
-                  "mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "## Accuracy and speed, same files",
+            "",
+            "Seconds per epoch are the median over the run's epochs (an epoch that shared the CPU with other "
+            "work is slower; the median drops it). Accuracy on the 100 held-out images. cryoscape runs named "
+            "`_w0.85` apply the real-space image window of cryoDRGN's default (`--window-r 0.85`; cryoscape's default "
+            "is none): in this table it lowered the held-out accuracy (0.515 -> 0.484 FSC area at --max-freq 0.85). "
+            "Runs named `_beta0.18` weight the KL term by 0.18 instead of 1/zdim = 0.125: cryoDRGN estimates its "
+            "normalization on unwindowed images and then windows them, so the images in its loss have 0.68 of the "
+            "variance they have in cryoscape's (measured on 1,000 of these particles), which raises its KL weight "
+            "relative to the reconstruction error by 1/0.68, to the equivalent of 0.18 here.",
+            "",
+            "| run | epochs | s/epoch (median) | speed-up vs cryoDRGN | peak RSS MiB | mean FSC AUC | "
+            "mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, e in acc.items():
             speed = np.median(e["epoch_s"])
             ratio = f"{reference / speed:.2f}" if reference else "-"
-            lines.append(f"| {name} | {e['epochs']} | {speed:.0f} | {ratio} | {e['peak_mb']:.0f} | {e['auc']:.3f} | "
-                         f"{e['resolution_A']:.2f} | {e['spearman']:.3f} |")
+            lines.append(
+                f"| {name} | {e['epochs']} | {speed:.0f} | {ratio} | {e['peak_mb']:.0f} | {e['auc']:.3f} | "
+                f"{e['resolution_A']:.2f} | {e['spearman']:.3f} |"
+            )
         if "cryodrgn" in acc and "auc_each" in acc["cryodrgn"]:
-            lines += ["", "Paired on the same 100 held-out images, cryoscape minus cryoDRGN (mean ± standard error; "
-                      "positive area and negative resolution favour cryoscape):", "",
-                      "| run | FSC area difference | FSC=0.5 difference (Å) | images where cryoscape's area is larger |",
-                      "|---|---|---|---|"]
+            lines += [
+                "",
+                "Paired on the same 100 held-out images, cryoscape minus cryoDRGN (mean ± standard error; "
+                "positive area and negative resolution favour cryoscape):",
+                "",
+                "| run | FSC area difference | FSC=0.5 difference (Å) | images where cryoscape's area is larger |",
+                "|---|---|---|---|",
+            ]
             base_auc, base_res = (np.asarray(acc["cryodrgn"][k]) for k in ("auc_each", "resolution_each"))
             for name, e in acc.items():
                 if name != "cryodrgn" and "auc_each" in e:
                     da, dr = np.asarray(e["auc_each"]) - base_auc, np.asarray(e["resolution_each"]) - base_res
-                    lines.append("| {} | {:+.4f} ± {:.4f} | {:+.3f} ± {:.3f} | ".format(name, *mean_and_error(da), *mean_and_error(dr))
-                                 + f"{int((da > 0).sum())} of {len(da)} |")
-        lines += ["", "Seconds of each epoch: " + "; ".join(
-            f"{t}: " + ", ".join(f"{x:.0f}" for x in e["epoch_s"]) for t, e in acc.items()), "",
-            "abs Spearman by epoch: " + "; ".join(
-            f"{t}: " + ", ".join(f"{x:.2f}" for x in e["spearman_by_epoch"]) for t, e in acc.items()), ""]
+                    lines.append(
+                        "| {} | {:+.4f} ± {:.4f} | {:+.3f} ± {:.3f} | ".format(
+                            name, *mean_and_error(da), *mean_and_error(dr)
+                        )
+                        + f"{int((da > 0).sum())} of {len(da)} |"
+                    )
+        lines += [
+            "",
+            "Seconds of each epoch: "
+            + "; ".join(f"{t}: " + ", ".join(f"{x:.0f}" for x in e["epoch_s"]) for t, e in acc.items()),
+            "",
+            "abs Spearman by epoch: "
+            + "; ".join(f"{t}: " + ", ".join(f"{x:.2f}" for x in e["spearman_by_epoch"]) for t, e in acc.items()),
+            "",
+        ]
     lines += seeds_report(results)
-    timing = {t: [results[k]["epoch_s"][0] for k in results if k.startswith(f"timing/{t}/")] for t in ("cryoscape", "cryodrgn")}
+    timing = {
+        t: [results[k]["epoch_s"][0] for k in results if k.startswith(f"timing/{t}/")]
+        for t in ("cryoscape", "cryodrgn")
+    }
     if timing["cryoscape"] and timing["cryodrgn"]:
         ours, theirs = np.median(timing["cryoscape"]), np.median(timing["cryodrgn"])
-        lines += ["## Time per epoch, back to back on an otherwise idle machine", "",
-                  "| tool | seconds per epoch (each repeat) | images/s | ratio cryoDRGN / cryoscape |", "|---|---|---|---|",
-                  f"| cryoscape | {', '.join(f'{t:.0f}' for t in timing['cryoscape'])} | {20000 / ours:.0f} | {theirs / ours:.2f} |",
-                  f"| cryoDRGN | {', '.join(f'{t:.0f}' for t in timing['cryodrgn'])} | {20000 / theirs:.0f} | 1 |", ""]
+        lines += [
+            "## Time per epoch, back to back on an otherwise idle machine",
+            "",
+            "| tool | seconds per epoch (each repeat) | images/s | ratio cryoDRGN / cryoscape |",
+            "|---|---|---|---|",
+            f"| cryoscape | {', '.join(f'{t:.0f}' for t in timing['cryoscape'])} | {20000 / ours:.0f} | {theirs / ours:.2f} |",
+            f"| cryoDRGN | {', '.join(f'{t:.0f}' for t in timing['cryodrgn'])} | {20000 / theirs:.0f} | 1 |",
+            "",
+        ]
     scaling = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("scaling/")}
     if scaling:
         sizes = {"n5k": 5000, "n20k": 20000, "n20k_lazy": 20000, "n80k": 80000, "D128_n5k": 5000}
-        lines += ["## cryoscape scaling (one epoch each)", "", "| case | particles | s/epoch | µs per particle | peak RSS MiB |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "## cryoscape scaling (one epoch each)",
+            "",
+            "| case | particles | s/epoch | µs per particle | peak RSS MiB |",
+            "|---|---|---|---|---|",
+        ]
         for name, v in scaling.items():
-            lines.append(f"| {name} | {sizes[name]} | {v['epoch_s'][0]:.0f} | {1e6 * v['epoch_s'][0] / sizes[name]:.0f} | {v['peak_mb']:.0f} |")
+            lines.append(
+                f"| {name} | {sizes[name]} | {v['epoch_s'][0]:.0f} | {1e6 * v['epoch_s'][0] / sizes[name]:.0f} | {v['peak_mb']:.0f} |"
+            )
         lines.append("")
     if "profile" in results:
         prof = results["profile"]
-        lines += ["## Where a cryoscape training step spends its time", "",
-                  f"torch profiler, 40 steps of batch 8 (D=64, 3×256 networks, zdim 8, bf16): {prof['ms_per_step']:.0f} ms per step.", "",
-                  "| operation | share of CPU time (%) |", "|---|---|"]
+        lines += [
+            "## Where a cryoscape training step spends its time",
+            "",
+            f"torch profiler, 40 steps of batch 8 (D=64, 3×256 networks, zdim 8, bf16): {prof['ms_per_step']:.0f} ms per step.",
+            "",
+            "| operation | share of CPU time (%) |",
+            "|---|---|",
+        ]
         lines += [f"| `{name}` | {share:.1f} |" for name, share in prof["top"]]
         lines.append("")
     (Path(__file__).parent / "vae.md").write_text("\n".join(lines))
@@ -392,18 +587,34 @@ def write_report(results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="/tmp/cryoscape-vae-benchmark", help="folder for data and runs")
-    parser.add_argument("--stage", choices=("all", "accuracy", "paired", "seeds", "timing", "profile", "scaling"),
-                        default="all")
+    parser.add_argument(
+        "--stage", choices=("all", "accuracy", "paired", "seeds", "timing", "profile", "scaling"), default="all"
+    )
     parser.add_argument("--seeds", default="1,2", help="seeds stage: the extra seeds of both tools (default 1,2)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
-    parser.add_argument("--max-freq", type=float, default=1.0,
-                        help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)")
-    parser.add_argument("--window-r", type=float, default=0.0,
-                        help="accuracy stage: cryoscape's real-space window (default 0: none, cryoscape's default)")
-    parser.add_argument("--beta", type=float, default=None,
-                        help="accuracy stage: cryoscape's KL weight (default: 1/zdim, cryoscape's and cryoDRGN's default)")
-    parser.add_argument("--skip-full-band", action="store_true",
-                        help="accuracy stage: only the --max-freq run (the full-band runs are done)")
+    parser.add_argument(
+        "--max-freq",
+        type=float,
+        default=1.0,
+        help="accuracy stage: also train cryoscape with this band limit (fraction of Nyquist)",
+    )
+    parser.add_argument(
+        "--window-r",
+        type=float,
+        default=0.0,
+        help="accuracy stage: cryoscape's real-space window (default 0: none, cryoscape's default)",
+    )
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=None,
+        help="accuracy stage: cryoscape's KL weight (default: 1/zdim, cryoscape's and cryoDRGN's default)",
+    )
+    parser.add_argument(
+        "--skip-full-band",
+        action="store_true",
+        help="accuracy stage: only the --max-freq run (the full-band runs are done)",
+    )
     parser.add_argument("--device", default="cpu", help="cryoscape's device: cpu (default) or cuda")
     args = parser.parse_args()
     global DEVICE

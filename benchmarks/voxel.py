@@ -39,8 +39,9 @@ D, APIX = 64, 1.5
 def run(n: int, epochs: int, device: str, work: Path) -> dict:
     """Simulate, backproject and train the voxel grid; the numbers of the report."""
     component = load_component("adk_open", D, APIX)
-    config = SimulationConfig(n_particles=n, D=D, apix=APIX, seed=2, snr=0.1, max_shift_px=4, astigmatism_A=500,
-                              batch_size=1000)
+    config = SimulationConfig(
+        n_particles=n, D=D, apix=APIX, seed=2, snr=0.1, max_shift_px=4, astigmatism_A=500, batch_size=1000
+    )
     simulate_dataset([component], config, work / "sim", progress=False)
     truth = component.volumes[0]
     table = load_particles(work / "sim/particles.star")
@@ -55,35 +56,43 @@ def run(n: int, epochs: int, device: str, work: Path) -> dict:
     voxel_seconds = time.perf_counter() - t0
     volume = generate_volume(model.eval(), read_run_config(work / "voxel"))
     curves = {"backprojection": fsc(reference.volume, truth, apix=APIX), "voxel": fsc(volume, truth, apix=APIX)}
-    return {"n": n, "epochs": epochs, "device": device, "bp_seconds": bp_seconds, "voxel_seconds": voxel_seconds,
-            **{f"{k}_res": c.resolution_A(0.5) for k, c in curves.items()},
-            **{f"{k}_auc": c.auc() for k, c in curves.items()}}
+    return {
+        "n": n,
+        "epochs": epochs,
+        "device": device,
+        "bp_seconds": bp_seconds,
+        "voxel_seconds": voxel_seconds,
+        **{f"{k}_res": c.resolution_A(0.5) for k, c in curves.items()},
+        **{f"{k}_auc": c.auc() for k, c in curves.items()},
+    }
 
 
 def report(r: dict) -> str:
     ratio = r["voxel_res"] / r["backprojection_res"]
-    return "\n".join([
-        "# Voxel-grid model vs backprojection",
-        "",
-        f"Command: `.venv/bin/python benchmarks/voxel.py` (git {git_revision()}, {time.strftime('%Y-%m-%d')}), "
-        f"device {r['device']}, float32.",
-        f"Machine: {machine_description()}",
-        "",
-        f"adk_open, {r['n']} particles, D={D}, {APIX} Å/px, SNR 0.1, true poses and CTF; FSC against the true map.",
-        "",
-        "| method | FSC=0.5 vs truth | FSC area | seconds |",
-        "|---|---|---|---|",
-        f"| backproject (gold standard, Wiener) | {r['backprojection_res']:.2f} Å | {r['backprojection_auc']:.3f} | "
-        f"{r['bp_seconds']:.0f} |",
-        f"| train-nn --model voxel, {r['epochs']} epochs | {r['voxel_res']:.2f} Å | {r['voxel_auc']:.3f} | "
-        f"{r['voxel_seconds']:.0f} |",
-        "",
-        f"Resolution ratio voxel / backprojection: {ratio:.3f} (issue 10 asks for at most 1.2).",
-        "A voxel grid on the images' own D³ lattice (no oversampling) stopped at 5.05 Å on these data however long",
-        "it trained (lr 0.02-0.1, decay 0.1-0.7 per epoch, 5-10 epochs, batch 8 or 32): trilinear interpolation",
-        "on that lattice cannot represent the slices of a particle that fills much of the box; hence the 2x grid.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Voxel-grid model vs backprojection",
+            "",
+            f"Command: `.venv/bin/python benchmarks/voxel.py` (git {git_revision()}, {time.strftime('%Y-%m-%d')}), "
+            f"device {r['device']}, float32.",
+            f"Machine: {machine_description()}",
+            "",
+            f"adk_open, {r['n']} particles, D={D}, {APIX} Å/px, SNR 0.1, true poses and CTF; FSC against the true map.",
+            "",
+            "| method | FSC=0.5 vs truth | FSC area | seconds |",
+            "|---|---|---|---|",
+            f"| backproject (gold standard, Wiener) | {r['backprojection_res']:.2f} Å | {r['backprojection_auc']:.3f} | "
+            f"{r['bp_seconds']:.0f} |",
+            f"| train-nn --model voxel, {r['epochs']} epochs | {r['voxel_res']:.2f} Å | {r['voxel_auc']:.3f} | "
+            f"{r['voxel_seconds']:.0f} |",
+            "",
+            f"Resolution ratio voxel / backprojection: {ratio:.3f} (issue 10 asks for at most 1.2).",
+            "A voxel grid on the images' own D³ lattice (no oversampling) stopped at 5.05 Å on these data however long",
+            "it trained (lr 0.02-0.1, decay 0.1-0.7 per epoch, 5-10 epochs, batch 8 or 32): trilinear interpolation",
+            "on that lattice cannot represent the slices of a particle that fills much of the box; hence the 2x grid.",
+            "",
+        ]
+    )
 
 
 def main() -> None:

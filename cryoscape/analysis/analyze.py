@@ -23,8 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from cryoscape.analysis import plots
-from cryoscape.analysis.ground_truth import (SimulationTruth, cluster_purity, clustering_scores, find_truth,
-                                             match_maps, per_image_summary, truth_labels)
+from cryoscape.analysis.ground_truth import (
+    SimulationTruth,
+    cluster_purity,
+    clustering_scores,
+    find_truth,
+    match_maps,
+    per_image_summary,
+    truth_labels,
+)
 from cryoscape.analysis.latent import first_two_columns, kmeans_clusters, latent_pca, pc_traversal, umap_embedding
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
@@ -48,9 +55,18 @@ class AnalyzeOptions:
     truth_images: int = 50
 
 
-def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | str = "latest",
-                options: AnalyzeOptions | None = None, *, z_file=None, particles=None, force: bool = False,
-                device=None, progress: bool = True) -> Path:
+def analyze_run(
+    run: str | Path,
+    outdir: str | Path | None = None,
+    epoch: int | str = "latest",
+    options: AnalyzeOptions | None = None,
+    *,
+    z_file=None,
+    particles=None,
+    force: bool = False,
+    device=None,
+    progress: bool = True,
+) -> Path:
     """Analyse a VAE run (see the module docstring); returns the analysis folder."""
     options = options or AnalyzeOptions()
     run = Path(run)
@@ -60,12 +76,19 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
     z = load_run_latents(run, config, epoch, z_file)
     truth = None if z_file and not particles else find_truth(config, particles)
     if truth is not None and len(truth.component) != len(z):
-        log.warning("ground truth of %s has %d particles, the latents %d: not used", truth.folder, len(truth.component), len(z))
+        log.warning(
+            "ground truth of %s has %d particles, the latents %d: not used", truth.folder, len(truth.component), len(z)
+        )
         truth = None
     outdir = Path(outdir) if outdir else run / f"analyze.{epoch}"
     started = time.perf_counter()
-    summary: dict = {"run": str(run.resolve()), "epoch": epoch, "n_particles": len(z), "zdim": int(z.shape[1]),
-                     "latents": str(Path(z_file).resolve()) if z_file else str((run / f"z.{epoch}.npy").resolve())}
+    summary: dict = {
+        "run": str(run.resolve()),
+        "epoch": epoch,
+        "n_particles": len(z),
+        "zdim": int(z.shape[1]),
+        "latents": str(Path(z_file).resolve()) if z_file else str((run / f"z.{epoch}.npy").resolve()),
+    }
     with staged_folder(outdir, force) as out:
         pca = latent_pca(z)
         np.save(out / "z_pca.npy", pca.coords.astype(np.float32))
@@ -75,12 +98,29 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
         np.savetxt(out / "kmeans_centers.txt", z[clusters.on_data], fmt="%.6g")
         np.savetxt(out / "kmeans_centers_ind.txt", clusters.on_data, fmt="%d")
         pc2 = first_two_columns(pca.coords)
-        plots.embedding_figure(pc2, out / "pca.png", ("PC1", "PC2" if z.shape[1] > 1 else "(none)"), "PCA",
-                               clusters.labels, pc2[clusters.on_data])
-        plots.bar_chart(100 * pca.explained, out / "explained_variance.png", "principal component",
-                        "variance explained (%)", "PCA of the latent means", [str(i + 1) for i in range(len(pca.explained))])
-        plots.bar_chart(clusters.counts, out / "cluster_sizes.png", "cluster (ordered along PC1)", "particles",
-                        f"k-means, k={options.ksample}")
+        plots.embedding_figure(
+            pc2,
+            out / "pca.png",
+            ("PC1", "PC2" if z.shape[1] > 1 else "(none)"),
+            "PCA",
+            clusters.labels,
+            pc2[clusters.on_data],
+        )
+        plots.bar_chart(
+            100 * pca.explained,
+            out / "explained_variance.png",
+            "principal component",
+            "variance explained (%)",
+            "PCA of the latent means",
+            [str(i + 1) for i in range(len(pca.explained))],
+        )
+        plots.bar_chart(
+            clusters.counts,
+            out / "cluster_sizes.png",
+            "cluster (ordered along PC1)",
+            "particles",
+            f"k-means, k={options.ksample}",
+        )
         embedding = None
         if options.umap:
             t0 = time.perf_counter()
@@ -88,38 +128,77 @@ def analyze_run(run: str | Path, outdir: str | Path | None = None, epoch: int | 
             if z.shape[1] > 2:  # zdim 1 or 2: the "embedding" is the latents themselves
                 summary["umap_seconds"] = round(time.perf_counter() - t0, 1)
             np.save(out / "umap.npy", embedding.astype(np.float32))
-            plots.embedding_figure(embedding, out / "umap.png", ("UMAP1", "UMAP2"), "UMAP", clusters.labels,
-                                   embedding[clusters.on_data])
-        cluster_maps = write_maps(model, config, z[clusters.on_data], out / "kmeans", "cluster", options.map_batch, progress)
+            plots.embedding_figure(
+                embedding, out / "umap.png", ("UMAP1", "UMAP2"), "UMAP", clusters.labels, embedding[clusters.on_data]
+            )
+        cluster_maps = write_maps(
+            model, config, z[clusters.on_data], out / "kmeans", "cluster", options.map_batch, progress
+        )
         for d in range(min(options.n_pcs, z.shape[1])):
-            write_maps(model, config, pc_traversal(pca, d, options.n_per_pc), out / f"pc{d + 1}", f"PC{d + 1}",
-                       options.map_batch, progress)
-        summary["clusters"] = [{"cluster": k, "size": int(n), "center_particle": int(i), "pc1": float(pca.coords[i, 0])}
-                               for k, (n, i) in enumerate(zip(clusters.counts, clusters.on_data))]
+            write_maps(
+                model,
+                config,
+                pc_traversal(pca, d, options.n_per_pc),
+                out / f"pc{d + 1}",
+                f"PC{d + 1}",
+                options.map_batch,
+                progress,
+            )
+        summary["clusters"] = [
+            {"cluster": k, "size": int(n), "center_particle": int(i), "pc1": float(pca.coords[i, 0])}
+            for k, (n, i) in enumerate(zip(clusters.counts, clusters.on_data))
+        ]
         if truth is not None:
             summary["truth"] = _truth_view(truth, clusters.labels, cluster_maps, config.data.apix, pc2, embedding, out)
             if options.truth_images > 0:
                 summary["truth"]["per_image"] = per_image_summary(
-                    truth, z, lambda zs: decoded_maps(model, config, zs, options.map_batch, "truth", progress),
-                    options.truth_images, config.data.apix, options.seed)
+                    truth,
+                    z,
+                    lambda zs: decoded_maps(model, config, zs, options.map_batch, "truth", progress),
+                    options.truth_images,
+                    config.data.apix,
+                    options.seed,
+                )
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "analysis.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.txt").write_text(summary_text(summary))
-    log.info("read %s (epoch %d, %d particles, zdim %d); wrote %s (%d clusters, %d traversals) in %.0f s",
-             summary["latents"], epoch, len(z), z.shape[1], outdir, options.ksample, min(options.n_pcs, z.shape[1]),
-             summary["seconds"])
+    log.info(
+        "read %s (epoch %d, %d particles, zdim %d); wrote %s (%d clusters, %d traversals) in %.0f s",
+        summary["latents"],
+        epoch,
+        len(z),
+        z.shape[1],
+        outdir,
+        options.ksample,
+        min(options.n_pcs, z.shape[1]),
+        summary["seconds"],
+    )
     return outdir
 
 
-def _truth_view(truth: SimulationTruth, labels: np.ndarray, cluster_maps: list[np.ndarray], apix: float,
-                pc2: np.ndarray, embedding: np.ndarray | None, out: Path) -> dict:
+def _truth_view(
+    truth: SimulationTruth,
+    labels: np.ndarray,
+    cluster_maps: list[np.ndarray],
+    apix: float,
+    pc2: np.ndarray,
+    embedding: np.ndarray | None,
+    out: Path,
+) -> dict:
     """Ground-truth plots and scores (see the module docstring)."""
     true, kind = truth_labels(truth)
     k = len(cluster_maps)
     for coords, name, axes in ((pc2, "pca", ("PC1", "PC2")), (embedding, "umap", ("UMAP1", "UMAP2"))):
         if coords is not None:
-            plots.colored_embedding(coords, true, out / f"truth_{name}.png", axes, f"{name.upper()} coloured by true {kind}",
-                                    f"true {kind}", categorical=kind == "component")
+            plots.colored_embedding(
+                coords,
+                true,
+                out / f"truth_{name}.png",
+                axes,
+                f"{name.upper()} coloured by true {kind}",
+                f"true {kind}",
+                categorical=kind == "component",
+            )
     purity = cluster_purity(true, labels, k)
     view = {"folder": str(truth.folder), "purity": purity, **clustering_scores(truth, labels, pc2[:, 0])}
     view["cluster_maps"] = []
@@ -130,41 +209,62 @@ def _truth_view(truth: SimulationTruth, labels: np.ndarray, cluster_maps: list[n
     for c, members in groups.items():
         matches = match_maps([cluster_maps[i] for i in members], truth.read_maps(c), apix)
         for i, match in zip(members, matches):
-            view["cluster_maps"].append({"cluster": i, "component": truth.names[c], "best_conformation": match["reference"],
-                                         "auc": match["auc"], "resolution_A": match["resolution_A"]})
+            view["cluster_maps"].append(
+                {
+                    "cluster": i,
+                    "component": truth.names[c],
+                    "best_conformation": match["reference"],
+                    "auc": match["auc"],
+                    "resolution_A": match["resolution_A"],
+                }
+            )
     view["cluster_maps"].sort(key=lambda row: row["cluster"])
     return view
 
 
 def summary_text(summary: dict) -> str:
     """The human-readable summary.txt of an analysis."""
-    lines = [f"cryoscape analyze: {summary['run']} (epoch {summary['epoch']})",
-             f"latents: {summary['latents']}  ({summary['n_particles']} particles, zdim {summary['zdim']})",
-             "variance explained by PC1..: " + ", ".join(f"{100 * v:.1f}%" for v in summary["explained_variance"]),
-             "", "cluster  particles  share   PC1 of centre  centre particle"]
+    lines = [
+        f"cryoscape analyze: {summary['run']} (epoch {summary['epoch']})",
+        f"latents: {summary['latents']}  ({summary['n_particles']} particles, zdim {summary['zdim']})",
+        "variance explained by PC1..: " + ", ".join(f"{100 * v:.1f}%" for v in summary["explained_variance"]),
+        "",
+        "cluster  particles  share   PC1 of centre  centre particle",
+    ]
     n = summary["n_particles"]
     for row in summary["clusters"]:
-        lines.append(f"{row['cluster']:7d}  {row['size']:9d}  {100 * row['size'] / n:5.1f}%  {row['pc1']:13.3f}  "
-                     f"{row['center_particle']:15d}")
+        lines.append(
+            f"{row['cluster']:7d}  {row['size']:9d}  {100 * row['size'] / n:5.1f}%  {row['pc1']:13.3f}  "
+            f"{row['center_particle']:15d}"
+        )
     truth = summary.get("truth")
     if truth:
-        lines += ["", f"ground truth ({truth['folder']}): clusters against true {truth['against']}: "
-                      f"ARI {truth['ari']:.3f}"]
+        lines += [
+            "",
+            f"ground truth ({truth['folder']}): clusters against true {truth['against']}: ARI {truth['ari']:.3f}",
+        ]
         if "spearman_pc1" in truth:
             lines.append(f"|Spearman| between PC1 and the true conformation: {truth['spearman_pc1']:.3f}")
         if "per_image" in truth:
             p = truth["per_image"]
-            lines.append(f"per-image FSC of {p['n']} random particles' maps against their true maps: mean area "
-                         f"{p['mean_auc']:.3f}, FSC=0.5 at {p['mean_resolution_A']:.2f} Å (mean), "
-                         f"{p['median_resolution_A']:.2f} Å (median)")
+            lines.append(
+                f"per-image FSC of {p['n']} random particles' maps against their true maps: mean area "
+                f"{p['mean_auc']:.3f}, FSC=0.5 at {p['mean_resolution_A']:.2f} Å (mean), "
+                f"{p['median_resolution_A']:.2f} Å (median)"
+            )
         maps = {row["cluster"]: row for row in truth["cluster_maps"]}
-        lines.append(f"cluster  true {truth['against']}: majority  purity  mean ± sd   best true map (FSC area, FSC=0.5)")
+        lines.append(
+            f"cluster  true {truth['against']}: majority  purity  mean ± sd   best true map (FSC area, FSC=0.5)"
+        )
         for row in truth["purity"]:
             m = maps.get(row["cluster"])
-            best = (f"{m['component']} #{m['best_conformation']} ({m['auc']:.3f}, {m['resolution_A']:.1f} Å)"
-                    if m else "-")
-            lines.append(f"{row['cluster']:7d}  {row['majority']:22d}  {row['purity']:6.2f}  "
-                         f"{row['mean']:5.1f} ± {row['std']:4.1f}  {best}")
+            best = (
+                f"{m['component']} #{m['best_conformation']} ({m['auc']:.3f}, {m['resolution_A']:.1f} Å)" if m else "-"
+            )
+            lines.append(
+                f"{row['cluster']:7d}  {row['majority']:22d}  {row['purity']:6.2f}  "
+                f"{row['mean']:5.1f} ± {row['std']:4.1f}  {best}"
+            )
     if "umap_seconds" in summary:
         lines.append(f"\nUMAP took {summary['umap_seconds']} s")
     lines.append(f"analysis took {summary['seconds']} s")

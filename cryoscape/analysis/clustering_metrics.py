@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, confusion_matrix as _confusion_matrix
+from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import confusion_matrix as _confusion_matrix
 
 from cryoscape.errors import InputError
 

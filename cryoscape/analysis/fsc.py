@@ -12,7 +12,9 @@ from cryoscape.errors import InputError
 from cryoscape.imaging.fsc import FSCCurve, fsc
 
 
-def auto_mask(volume: np.ndarray, threshold: float | None = None, dilate_px: int = 3, soft_edge_px: int = 3) -> np.ndarray:
+def auto_mask(
+    volume: np.ndarray, threshold: float | None = None, dilate_px: int = 3, soft_edge_px: int = 3
+) -> np.ndarray:
     """A soft mask around the molecule, for masked FSC.
 
     The map is low-pass filtered (Gaussian, σ = 1 px) and thresholded at ``threshold`` (default: 0.2 ×
@@ -67,8 +69,14 @@ def plot_fsc(curves: dict[str, FSCCurve], path, thresholds=(0.5, 0.143), title: 
     plt.close(fig)
 
 
-def per_image_fsc(volume_for, gt_volumes: np.ndarray, labels: np.ndarray, apix: float = 1.0,
-                  threshold: float = 0.5, mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def per_image_fsc(
+    volume_for,
+    gt_volumes: np.ndarray,
+    labels: np.ndarray,
+    apix: float = 1.0,
+    threshold: float = 0.5,
+    mask: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """FSC of each image's volume against the ground-truth map of that image's conformation.
 
     ``volume_for(i)`` returns the (D, D, D) map a model gives for image i; ``gt_volumes`` is (K, D, D, D)

@@ -77,7 +77,7 @@ def find_truth(config: RunConfig, particles: str | Path | None = None) -> Simula
     maps, start = [], 0
     for comp in summary["components"]:
         n = comp["n_conformations"]
-        maps.append([folder / p for p in summary["ground_truth_maps"][start:start + n]])
+        maps.append([folder / p for p in summary["ground_truth_maps"][start : start + n]])
         start += n
     return SimulationTruth(folder, component, conformation, [c["name"] for c in summary["components"]], maps)
 
@@ -96,13 +96,28 @@ def cluster_purity(true: np.ndarray, labels: np.ndarray, k: int) -> list[dict]:
     for c in range(k):
         members = true[labels == c]
         if len(members) == 0:
-            rows.append({"cluster": c, "size": 0, "majority": -1, "purity": float("nan"), "mean": float("nan"),
-                         "std": float("nan")})
+            rows.append(
+                {
+                    "cluster": c,
+                    "size": 0,
+                    "majority": -1,
+                    "purity": float("nan"),
+                    "mean": float("nan"),
+                    "std": float("nan"),
+                }
+            )
             continue
         values, counts = np.unique(members, return_counts=True)
-        rows.append({"cluster": c, "size": int(len(members)), "majority": int(values[np.argmax(counts)]),
-                     "purity": float(counts.max() / len(members)), "mean": float(members.mean()),
-                     "std": float(members.std())})
+        rows.append(
+            {
+                "cluster": c,
+                "size": int(len(members)),
+                "majority": int(values[np.argmax(counts)]),
+                "purity": float(counts.max() / len(members)),
+                "mean": float(members.mean()),
+                "std": float(members.std()),
+            }
+        )
     return rows
 
 
@@ -130,9 +145,12 @@ def per_image_summary(truth: SimulationTruth, z: np.ndarray, maps_of, n: int, ap
     references = np.stack([read_map(paths[k])[0] for k in needed])
     maps = list(maps_of(z[sample]))
     scores = per_image_fsc(lambda i: maps[i], references, which, apix=apix)
-    return {"n": int(len(sample)), "mean_auc": float(scores["auc"].mean()),
-            "mean_resolution_A": float(scores["resolution_A"].mean()),
-            "median_resolution_A": float(np.median(scores["resolution_A"]))}
+    return {
+        "n": int(len(sample)),
+        "mean_auc": float(scores["auc"].mean()),
+        "mean_resolution_A": float(scores["resolution_A"].mean()),
+        "median_resolution_A": float(np.median(scores["resolution_A"])),
+    }
 
 
 def clustering_scores(truth: SimulationTruth, labels: np.ndarray, pc1: np.ndarray) -> dict:

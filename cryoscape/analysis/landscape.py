@@ -33,8 +33,14 @@ from cryoscape.analysis import plots
 from cryoscape.analysis.ground_truth import cluster_purity, find_truth, match_maps, truth_labels
 from cryoscape.analysis.latent import first_two_columns, kmeans_clusters
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
-from cryoscape.analysis.volume_space import (cluster_maps, landscape_mask, masked, state_maps, train_volume_mapping,
-                                             volume_pca)
+from cryoscape.analysis.volume_space import (
+    cluster_maps,
+    landscape_mask,
+    masked,
+    state_maps,
+    train_volume_mapping,
+    volume_pca,
+)
 from cryoscape.errors import InputError
 from cryoscape.imaging.fsc import fsc
 from cryoscape.io.mrc import read_map, write_map
@@ -62,16 +68,26 @@ class LandscapeOptions:
     map_batch: int = 4
 
 
-def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int | str = "latest",
-                  options: LandscapeOptions | None = None, *, particles=None, force: bool = False, device=None,
-                  progress: bool = True) -> Path:
+def landscape_run(
+    run: str | Path,
+    outdir: str | Path | None = None,
+    epoch: int | str = "latest",
+    options: LandscapeOptions | None = None,
+    *,
+    particles=None,
+    force: bool = False,
+    device=None,
+    progress: bool = True,
+) -> Path:
     """Run the landscape analysis of a VAE run (module docstring); returns the output folder."""
     o = options or LandscapeOptions()
     run = Path(run)
     model, config, epoch = load_vae(run, epoch, device, "landscape")
     z = load_run_latents(run, config, epoch)
     if not 2 <= o.sketch_size <= len(z):
-        raise InputError(f"the sketch size must be between 2 and the number of particles ({len(z)}), got {o.sketch_size}")
+        raise InputError(
+            f"the sketch size must be between 2 and the number of particles ({len(z)}), got {o.sketch_size}"
+        )
     if not 1 <= o.n_states <= o.sketch_size:
         raise InputError(f"the number of states must be between 1 and the sketch size, got {o.n_states}")
     box = o.downsample or config.data.D
@@ -79,30 +95,56 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
     user_mask = _read_mask(o.mask, box) if o.mask else None
     outdir = Path(outdir) if outdir else run / f"landscape.{epoch}"
     started = time.perf_counter()
-    summary: dict = {"run": str(run.resolve()), "epoch": epoch, "n_particles": len(z), "box": box, "apix": apix,
-                     "options": asdict(o)}
+    summary: dict = {
+        "run": str(run.resolve()),
+        "epoch": epoch,
+        "n_particles": len(z),
+        "box": box,
+        "apix": apix,
+        "options": asdict(o),
+    }
     with staged_folder(outdir, force) as out:
         # 1. sketch
         clusters = kmeans_clusters(z, o.sketch_size, o.seed)
-        sketch = np.stack(write_maps(model, config, z[clusters.on_data], out / "kmeans", "sketch", o.map_batch,
-                                     progress, o.downsample, picture=False))
+        sketch = np.stack(
+            write_maps(
+                model,
+                config,
+                z[clusters.on_data],
+                out / "kmeans",
+                "sketch",
+                o.map_batch,
+                progress,
+                o.downsample,
+                picture=False,
+            )
+        )
         np.save(out / "kmeans" / "labels.npy", clusters.labels)
         np.savetxt(out / "kmeans" / "centers_ind.txt", clusters.on_data, fmt="%d")
         write_map(out / "kmeans" / "vol_mean.mrc", sketch.mean(0), apix)
         # 2. mask
         mask = user_mask if user_mask is not None else landscape_mask(sketch, o.threshold_fraction, dilate_px=o.dilate)
         write_map(out / "mask.mrc", mask.astype(np.float32), apix)
-        plots.mask_slices(sketch.mean(0), mask, out / "mask_slices.png",
-                          f"mask: {int(mask.sum())} of {mask.size} voxels ({'user' if o.mask else 'automatic'})")
+        plots.mask_slices(
+            sketch.mean(0),
+            mask,
+            out / "mask_slices.png",
+            f"mask: {int(mask.sum())} of {mask.size} voxels ({'user' if o.mask else 'automatic'})",
+        )
         summary["mask_voxels"] = int(mask.sum())
         # 3. PCA
         vectors = masked(sketch, mask)
         pca = volume_pca(vectors, o.pc_dim)
         np.save(out / "vol_pca.npy", pca.coords.astype(np.float32))
         summary["explained_variance"] = pca.explained.tolist()
-        plots.bar_chart(100 * pca.explained, out / "explained_variance.png", "volume principal component",
-                        "variance explained (%)", f"PCA of {len(sketch)} sketch maps",
-                        [str(i + 1) for i in range(len(pca.explained))])
+        plots.bar_chart(
+            100 * pca.explained,
+            out / "explained_variance.png",
+            "volume principal component",
+            "variance explained (%)",
+            f"PCA of {len(sketch)} sketch maps",
+            [str(i + 1) for i in range(len(pca.explained))],
+        )
         ends = []
         for d in range(min(o.plot_dim, pca.coords.shape[1])):
             folder = out / "vol_pcs" / f"pc{d + 1}"
@@ -127,19 +169,44 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         for s in range(o.n_states):
             write_map(out / "states" / f"state_{s:02d}_mean.mrc", means[s], apix)
             write_map(out / "states" / f"state_{s:02d}_std.mrc", stds[s], apix)
-        plots.map_projections(list(means), out / "states" / "projections.png", [f"state {s}" for s in range(o.n_states)])
-        plots.bar_chart(np.bincount(particle_states, minlength=o.n_states), out / "states" / "counts.png", "state",
-                        "particles", f"particles per state ({o.linkage} linkage)")
-        plots.pair_scatter(pca.coords, states, out / "vol_pca.png", "volume PC", pca.explained,
-                           "sketch maps in volume-PC space", sizes=clusters.counts)
-        summary["states"] = [{"state": s, "maps": int(np.sum(states == s)), "particles": int(np.sum(particle_states == s))}
-                             for s in range(o.n_states)]
+        plots.map_projections(
+            list(means), out / "states" / "projections.png", [f"state {s}" for s in range(o.n_states)]
+        )
+        plots.bar_chart(
+            np.bincount(particle_states, minlength=o.n_states),
+            out / "states" / "counts.png",
+            "state",
+            "particles",
+            f"particles per state ({o.linkage} linkage)",
+        )
+        plots.pair_scatter(
+            pca.coords,
+            states,
+            out / "vol_pca.png",
+            "volume PC",
+            pca.explained,
+            "sketch maps in volume-PC space",
+            sizes=clusters.counts,
+        )
+        summary["states"] = [
+            {"state": s, "maps": int(np.sum(states == s)), "particles": int(np.sum(particle_states == s))}
+            for s in range(o.n_states)
+        ]
         # 5. volume mapping
         rng = np.random.default_rng(o.seed)
-        drawn = np.sort(rng.choice(len(z), size=min(o.n_train, len(z)), replace=False)) if o.n_train > 0 else np.zeros(0, int)
-        extra = [pca.transform(masked(m[None], mask))[0]
-                 for m in decoded_maps(model, config, z[drawn], o.map_batch, "mapping set", progress, o.downsample)
-                 ] if len(drawn) else []
+        drawn = (
+            np.sort(rng.choice(len(z), size=min(o.n_train, len(z)), replace=False))
+            if o.n_train > 0
+            else np.zeros(0, int)
+        )
+        extra = (
+            [
+                pca.transform(masked(m[None], mask))[0]
+                for m in decoded_maps(model, config, z[drawn], o.map_batch, "mapping set", progress, o.downsample)
+            ]
+            if len(drawn)
+            else []
+        )
         pairs_z = np.concatenate([z[clusters.on_data], z[drawn]])
         pairs_v = np.concatenate([pca.coords, np.asarray(extra).reshape(-1, pca.coords.shape[1])])
         mapping = train_volume_mapping(pairs_z, pairs_v, epochs=o.mapping_epochs, seed=o.seed)
@@ -148,16 +215,31 @@ def landscape_run(run: str | Path, outdir: str | Path | None = None, epoch: int 
         torch.save(mapping.network.state_dict(), out / "mapping.pt")
         summary["mapping_validation_r2"] = mapping.validation_r2.tolist()
         axes = ("volume PC1", "volume PC2" if landscape.shape[1] > 1 else "(none)")
-        plots.density(first_two_columns(landscape), out / "landscape_density.png", axes, f"all {len(z)} particles in volume-PC space")
+        plots.density(
+            first_two_columns(landscape),
+            out / "landscape_density.png",
+            axes,
+            f"all {len(z)} particles in volume-PC space",
+        )
         truth = find_truth(config, particles)
         if truth is not None and len(truth.component) == len(z):
             summary["truth"] = _truth_view(truth, particle_states, ends, list(means), apix, box, config.data.D)
         summary["seconds"] = round(time.perf_counter() - started, 1)
         (out / "landscape.json").write_text(json.dumps(summary, indent=2))
         (out / "summary.txt").write_text(_summary_text(summary))
-    log.info("read %s (epoch %d, %d particles); wrote %s: %d sketch maps, %d states, volume PC1 %.1f%% of the "
-             "variance, mapping R² %.2f on PC1, in %.0f s", run, epoch, len(z), outdir, o.sketch_size, o.n_states,
-             100 * pca.explained[0], mapping.validation_r2[0], summary["seconds"])
+    log.info(
+        "read %s (epoch %d, %d particles); wrote %s: %d sketch maps, %d states, volume PC1 %.1f%% of the "
+        "variance, mapping R² %.2f on PC1, in %.0f s",
+        run,
+        epoch,
+        len(z),
+        outdir,
+        o.sketch_size,
+        o.n_states,
+        100 * pca.explained[0],
+        mapping.validation_r2[0],
+        summary["seconds"],
+    )
     return outdir
 
 
@@ -178,8 +260,11 @@ def _truth_view(truth, particle_states, ends, means, apix, box, D) -> dict:
     true, kind = truth_labels(truth)
     component = 0 if kind == "conformation" else int(np.bincount(true[true >= 0]).argmax())
     references = truth.read_maps(component)
-    view = {"component": truth.names[component], "pc1_ends": match_maps(ends, references, apix) if ends else [],
-            "state_purity": cluster_purity(true, particle_states, len(means))}
+    view = {
+        "component": truth.names[component],
+        "pc1_ends": match_maps(ends, references, apix) if ends else [],
+        "state_purity": cluster_purity(true, particle_states, len(means)),
+    }
     for end, row in zip(ends, view["pc1_ends"]):
         row["auc_first"] = fsc(end, references[0], apix).auc()
         row["auc_last"] = fsc(end, references[-1], apix).auc()
@@ -193,18 +278,23 @@ def _truth_view(truth, particle_states, ends, means, apix, box, D) -> dict:
 
 
 def _summary_text(summary: dict) -> str:
-    lines = [f"cryoscape landscape: {summary['run']} (epoch {summary['epoch']}), {summary['n_particles']} particles",
-             f"sketch: {summary['options']['sketch_size']} maps of {summary['box']}³ at {summary['apix']:.3f} Å/px; "
-             f"mask: {summary['mask_voxels']} voxels",
-             "volume PCA, variance explained: " + ", ".join(f"{100 * v:.1f}%" for v in summary["explained_variance"][:8]),
-             "volume mapping, validation R² per PC: " + ", ".join(f"{v:.2f}" for v in summary["mapping_validation_r2"][:8]),
-             "", "state  maps  particles"]
+    lines = [
+        f"cryoscape landscape: {summary['run']} (epoch {summary['epoch']}), {summary['n_particles']} particles",
+        f"sketch: {summary['options']['sketch_size']} maps of {summary['box']}³ at {summary['apix']:.3f} Å/px; "
+        f"mask: {summary['mask_voxels']} voxels",
+        "volume PCA, variance explained: " + ", ".join(f"{100 * v:.1f}%" for v in summary["explained_variance"][:8]),
+        "volume mapping, validation R² per PC: " + ", ".join(f"{v:.2f}" for v in summary["mapping_validation_r2"][:8]),
+        "",
+        "state  maps  particles",
+    ]
     lines += [f"{s['state']:5d}  {s['maps']:4d}  {s['particles']:9d}" for s in summary["states"]]
     truth = summary.get("truth")
     if truth and "pc1_ends" in truth:
         for name, match in zip(("low", "high"), truth["pc1_ends"]):
-            lines.append(f"PC1 {name} end matches true {truth['component']} #{match['reference']} best "
-                         f"(FSC area {match['auc']:.3f}, FSC=0.5 at {match['resolution_A']:.1f} Å); FSC area against "
-                         f"the first true map {match['auc_first']:.3f}, against the last {match['auc_last']:.3f}")
+            lines.append(
+                f"PC1 {name} end matches true {truth['component']} #{match['reference']} best "
+                f"(FSC area {match['auc']:.3f}, FSC=0.5 at {match['resolution_A']:.1f} Å); FSC area against "
+                f"the first true map {match['auc_first']:.3f}, against the last {match['auc_last']:.3f}"
+            )
     lines.append(f"landscape took {summary['seconds']} s")
     return "\n".join(lines) + "\n"

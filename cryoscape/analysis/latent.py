@@ -59,7 +59,7 @@ def latent_pca(z: np.ndarray, n: int | None = None) -> LatentPCA:
     # Sign convention: each component points to where the particles' coordinates are skewed, so
     # repeated runs give the same orientation; components are unit vectors in latent space.
     coords = (z - fit.mean_) @ components.T
-    sign = np.where(np.mean(coords ** 3, axis=0) < 0, -1.0, 1.0)
+    sign = np.where(np.mean(coords**3, axis=0) < 0, -1.0, 1.0)
     return LatentPCA(coords * sign, components * sign[:, None], fit.mean_, fit.explained_variance_ratio_)
 
 
@@ -81,8 +81,9 @@ def umap_embedding(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.nd
     distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(z).kneighbors(z)
     with warnings.catch_warnings():  # "transform unavailable": we never embed new points with it
         warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
-        return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
-                         precomputed_knn=(indices, distances, None)).fit_transform(z)
+        return umap.UMAP(
+            n_neighbors=n_neighbors, random_state=seed, n_jobs=1, precomputed_knn=(indices, distances, None)
+        ).fit_transform(z)
 
 
 @dataclass

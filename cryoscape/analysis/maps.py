@@ -16,9 +16,10 @@ from cryoscape.imaging.fft import downsample_volume
 from cryoscape.inference.run_config import RunConfig
 from cryoscape.inference.run_models import generate_volumes, load_model
 from cryoscape.io.mrc import write_map
+from cryoscape.models.contract import VolumeModel
 
 
-def load_vae(run: Path, epoch, device, command: str):
+def load_vae(run: Path, epoch: int | str, device, command: str) -> tuple[VolumeModel, RunConfig, int]:
     """(model on ``device``, config, epoch) of a run with a latent (any kind); InputError otherwise."""
     model, config, epoch = load_model(run, epoch)
     if not config.zdim:
@@ -30,15 +31,18 @@ def load_run_latents(run: Path, config: RunConfig, epoch: int, z_file: str | Pat
     """The latent means of epoch ``epoch`` (RUN/z.E.npy), or of ``z_file`` (e.g. from eval-images)."""
     path = Path(z_file) if z_file else run / f"z.{epoch}.npy"
     if not path.exists():
-        raise InputError(f"no latents for epoch {epoch}: {path} does not exist" if not z_file else f"{path} does not exist")
+        raise InputError(
+            f"no latents for epoch {epoch}: {path} does not exist" if not z_file else f"{path} does not exist"
+        )
     z = check_latents(np.load(path, allow_pickle=False), str(path))
     if z.shape[1] != config.zdim:
         raise InputError(f"{path} holds {z.shape[1]}-dimensional latents, the run's are {config.zdim}-dimensional")
     return z
 
 
-def decoded_maps(model, config: RunConfig, z: np.ndarray, batch: int, desc: str, progress: bool,
-                 downsample: int | None = None):
+def decoded_maps(
+    model, config: RunConfig, z: np.ndarray, batch: int, desc: str, progress: bool, downsample: int | None = None
+):
     """Maps (D, D, D) of latents ``z`` (n, zdim), in order, with a progress bar; Fourier-cropped to
     ``downsample`` voxels if given (the voxel then grows by D/downsample)."""
     volumes = generate_volumes(model, config, z, batch)
@@ -46,8 +50,17 @@ def decoded_maps(model, config: RunConfig, z: np.ndarray, batch: int, desc: str,
         yield downsample_volume(torch.from_numpy(volume), downsample).numpy() if downsample else volume
 
 
-def write_maps(model, config: RunConfig, z: np.ndarray, folder: Path, title: str, batch: int, progress: bool,
-               downsample: int | None = None, picture: bool = True) -> list[np.ndarray]:
+def write_maps(
+    model,
+    config: RunConfig,
+    z: np.ndarray,
+    folder: Path,
+    title: str,
+    batch: int,
+    progress: bool,
+    downsample: int | None = None,
+    picture: bool = True,
+) -> list[np.ndarray]:
     """Maps at latents ``z`` as folder/vol_###.mrc, their latents in z_values.txt and (``picture``)
     their projections in projections.png."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,14 @@ def _pyplot():
     return plt
 
 
-def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: str,
-                     labels: np.ndarray | None = None, centers: np.ndarray | None = None) -> Path:
+def embedding_figure(
+    coords: np.ndarray,
+    path: Path,
+    axis_names: tuple[str, str],
+    title: str,
+    labels: np.ndarray | None = None,
+    centers: np.ndarray | None = None,
+) -> Path:
     """Two panels of a 2-D embedding (N, 2): particle density (hexbin, log counts) and the particles
     coloured by cluster ``labels`` with the cluster numbers at ``centers`` (k, 2)."""
     plt = _pyplot()
@@ -28,12 +34,20 @@ def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str]
     if labels is None:
         axes[1].scatter(x, y, s=_point_size(len(x)), alpha=0.5, lw=0, color="tab:blue", rasterized=True)
     else:
-        axes[1].scatter(x, y, c=labels, s=2 * _point_size(len(x)), cmap=_cluster_cmap(labels), alpha=0.9, lw=0,
-                        rasterized=True)
+        axes[1].scatter(
+            x, y, c=labels, s=2 * _point_size(len(x)), cmap=_cluster_cmap(labels), alpha=0.9, lw=0, rasterized=True
+        )
         if centers is not None:
             for k, (cx, cy) in enumerate(centers):
-                axes[1].annotate(str(k), (cx, cy), ha="center", va="center", fontsize=8, weight="bold",
-                                 bbox=dict(boxstyle="circle,pad=0.2", fc="white", alpha=0.8, lw=0.5))
+                axes[1].annotate(
+                    str(k),
+                    (cx, cy),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    weight="bold",
+                    bbox=dict(boxstyle="circle,pad=0.2", fc="white", alpha=0.8, lw=0.5),
+                )
     axes[1].set_title(f"{title}: {'clusters' if labels is not None else 'particles'}")
     for ax in axes:
         ax.set_xlabel(axis_names[0])
@@ -41,14 +55,22 @@ def embedding_figure(coords: np.ndarray, path: Path, axis_names: tuple[str, str]
     return _save(fig, path)
 
 
-def colored_embedding(coords: np.ndarray, values: np.ndarray, path: Path, axis_names: tuple[str, str], title: str,
-                      label: str, categorical: bool) -> Path:
+def colored_embedding(
+    coords: np.ndarray,
+    values: np.ndarray,
+    path: Path,
+    axis_names: tuple[str, str],
+    title: str,
+    label: str,
+    categorical: bool,
+) -> Path:
     """A 2-D embedding (N, 2) coloured by per-particle ``values`` (a label or a continuous quantity)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
     cmap = _cluster_cmap(values) if categorical else "viridis"
-    sc = ax.scatter(coords[:, 0], coords[:, 1], c=values, s=_point_size(len(values)), cmap=cmap, alpha=0.7, lw=0,
-                    rasterized=True)
+    sc = ax.scatter(
+        coords[:, 0], coords[:, 1], c=values, s=_point_size(len(values)), cmap=cmap, alpha=0.7, lw=0, rasterized=True
+    )
     fig.colorbar(sc, ax=ax, label=label)
     _label(ax, axis_names, title)
     return _save(fig, path)
@@ -59,8 +81,9 @@ def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: s
     fig, ax = plt.subplots(figsize=(max(4.0, 0.3 * len(values) + 2), 3.5), dpi=110)
     positions = np.arange(len(values))
     ax.bar(positions, values, color="tab:blue")
-    ax.set_xticks(positions, ticks if ticks is not None else [str(i) for i in positions],
-                  fontsize=8 if len(values) <= 30 else 6)
+    ax.set_xticks(
+        positions, ticks if ticks is not None else [str(i) for i in positions], fontsize=8 if len(values) <= 30 else 6
+    )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -89,8 +112,9 @@ def mask_slices(volume: np.ndarray, mask: np.ndarray, path: Path, title: str) ->
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), dpi=110)
     c = volume.shape[0] // 2
-    for ax, name, image, outline in zip(axes, ("z", "y", "x"), (volume[c], volume[:, c], volume[:, :, c]),
-                                        (mask[c], mask[:, c], mask[:, :, c])):
+    for ax, name, image, outline in zip(
+        axes, ("z", "y", "x"), (volume[c], volume[:, c], volume[:, :, c]), (mask[c], mask[:, c], mask[:, :, c])
+    ):
         ax.imshow(image, cmap="gray", origin="lower")
         ax.contour(outline.astype(float), levels=[0.5], colors="tab:red", linewidths=1)
         ax.set_title(f"central {name} slice", fontsize=9)
@@ -99,16 +123,31 @@ def mask_slices(volume: np.ndarray, mask: np.ndarray, path: Path, title: str) ->
     return _save(fig, path)
 
 
-def pair_scatter(coords: np.ndarray, labels: np.ndarray, path: Path, axis_prefix: str, explained: np.ndarray,
-                 title: str, sizes: np.ndarray | None = None) -> Path:
+def pair_scatter(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    axis_prefix: str,
+    explained: np.ndarray,
+    title: str,
+    sizes: np.ndarray | None = None,
+) -> Path:
     """Scatter of consecutive coordinate pairs (1-2, 2-3) coloured by ``labels``, point area ∝ ``sizes``."""
     plt = _pyplot()
     pairs = [(0, 1), (1, 2)] if coords.shape[1] >= 3 else [(0, 1)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), dpi=110, squeeze=False)
     area = 10.0 if sizes is None else 5 + 120 * np.asarray(sizes) / max(np.max(sizes), 1)
     for ax, (i, j) in zip(axes[0], pairs):
-        sc = ax.scatter(coords[:, i], coords[:, j], c=labels, s=area, cmap=_cluster_cmap(labels), alpha=0.8,
-                        edgecolors="k", linewidths=0.3)
+        sc = ax.scatter(
+            coords[:, i],
+            coords[:, j],
+            c=labels,
+            s=area,
+            cmap=_cluster_cmap(labels),
+            alpha=0.8,
+            edgecolors="k",
+            linewidths=0.3,
+        )
         ax.set_xlabel(f"{axis_prefix}{i + 1} ({100 * explained[i]:.1f}%)")
         ax.set_ylabel(f"{axis_prefix}{j + 1} ({100 * explained[j]:.1f}%)")
     fig.colorbar(sc, ax=axes[0, -1], label="state")
@@ -125,8 +164,14 @@ def density(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: 
     return _save(fig, path)
 
 
-def path_figure(coords: np.ndarray, path_coords: np.ndarray, map_coords: np.ndarray, path: Path,
-                axis_names: tuple[str, str], title: str) -> Path:
+def path_figure(
+    coords: np.ndarray,
+    path_coords: np.ndarray,
+    map_coords: np.ndarray,
+    path: Path,
+    axis_names: tuple[str, str],
+    title: str,
+) -> Path:
     """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5), dpi=110)

@@ -35,12 +35,17 @@ img { max-width: 100%; border: 1px solid #eee; } pre { background: #f6f6f6; padd
 
 def find_latest(run: Path, prefix: str) -> Path | None:
     """The folder RUN/<prefix>.<epoch> of the highest epoch, if any."""
-    found = [(int(p.name.split(".")[-1]), p) for p in run.glob(f"{prefix}.*") if p.is_dir() and p.name.split(".")[-1].isdigit()]
+    found = [
+        (int(p.name.split(".")[-1]), p)
+        for p in run.glob(f"{prefix}.*")
+        if p.is_dir() and p.name.split(".")[-1].isdigit()
+    ]
     return max(found)[1] if found else None
 
 
-def color_options(n: int, analysis: Path | None, labels: dict[str, Path], columns: list[str], config: RunConfig,
-                  particles: str | None) -> dict[str, tuple[np.ndarray, bool]]:
+def color_options(
+    n: int, analysis: Path | None, labels: dict[str, Path], columns: list[str], config: RunConfig, particles: str | None
+) -> dict[str, tuple[np.ndarray, bool]]:
     """Per-particle colourings: name -> (values (n,), categorical)."""
     options: dict[str, tuple[np.ndarray, bool]] = {}
     if analysis is not None and (analysis / "kmeans_labels.npy").exists():
@@ -54,7 +59,9 @@ def color_options(n: int, analysis: Path | None, labels: dict[str, Path], column
         table = _particle_columns(config, particles, n)
         for column in columns:
             if column not in table.columns:
-                raise InputError(f"the particle file has no column {column!r} (it has {', '.join(map(str, table.columns[:12]))}, ...)")
+                raise InputError(
+                    f"the particle file has no column {column!r} (it has {', '.join(map(str, table.columns[:12]))}, ...)"
+                )
             values = pd.to_numeric(table[column], errors="coerce").to_numpy()
             if np.isnan(values).all():
                 raise InputError(f"column {column!r} holds no numbers")
@@ -78,7 +85,7 @@ def _particle_columns(config: RunConfig, particles: str | None, n: int) -> pd.Da
         table = read_star(path)[0]
     elif path.suffix.lower() == ".cs":
         rec = read_cs(path)
-        table = pd.DataFrame({k: rec[k] for k in rec.dtype.names if rec[k].ndim == 1})
+        table = pd.DataFrame({k: rec[k] for k in rec.dtype.names or () if rec[k].ndim == 1})
     else:
         raise InputError(f"columns can be read from a .star or .cs particle file, not {path.name}")
     if config.data.ind and not particles:
@@ -88,8 +95,9 @@ def _particle_columns(config: RunConfig, particles: str | None, n: int) -> pd.Da
     return table
 
 
-def embedding_html(coords: np.ndarray, axis_names: tuple[str, str], options: dict, shown: np.ndarray,
-                   cluster: np.ndarray | None) -> str:
+def embedding_html(
+    coords: np.ndarray, axis_names: tuple[str, str], options: dict, shown: np.ndarray, cluster: np.ndarray | None
+) -> str:
     """The interactive scatter (plotly) of ``coords`` (N, 2) for the particles ``shown``, with a menu
     that recolours it by each of ``options``; hover gives particle index and cluster."""
     import plotly.graph_objects as go  # noqa: PLC0415
@@ -97,17 +105,28 @@ def embedding_html(coords: np.ndarray, axis_names: tuple[str, str], options: dic
     hover = [f"particle {i}" + (f"<br>cluster {cluster[i]}" if cluster is not None else "") for i in shown]
     trace = go.Scatter if len(shown) <= SVG_POINTS else go.Scattergl
     first = next(iter(options.values()), None)
-    marker = dict(size=4 if len(shown) < 5000 else 2, opacity=0.7)
+    marker: dict[str, object] = dict(size=4 if len(shown) < 5000 else 2, opacity=0.7)
     if first is not None:
         marker.update(color=first[0][shown], colorscale=_scale(first[1]), showscale=True)
-    fig = go.Figure(trace(x=coords[shown, 0], y=coords[shown, 1], mode="markers", marker=marker, text=hover,
-                          hoverinfo="text"))
-    buttons = [dict(label=name, method="restyle",
-                    args=[{"marker.color": [values[shown]], "marker.colorscale": _scale(categorical)}])
-               for name, (values, categorical) in options.items()]
-    fig.update_layout(height=620, margin=dict(l=50, r=20, t=50, b=50), xaxis_title=axis_names[0],
-                      yaxis_title=axis_names[1], template="plotly_white",
-                      updatemenus=[dict(buttons=buttons, direction="down", x=0, y=1.12, xanchor="left")] if buttons else [])
+    fig = go.Figure(
+        trace(x=coords[shown, 0], y=coords[shown, 1], mode="markers", marker=marker, text=hover, hoverinfo="text")
+    )
+    buttons = [
+        dict(
+            label=name,
+            method="restyle",
+            args=[{"marker.color": [values[shown]], "marker.colorscale": _scale(categorical)}],
+        )
+        for name, (values, categorical) in options.items()
+    ]
+    fig.update_layout(
+        height=620,
+        margin=dict(l=50, r=20, t=50, b=50),
+        xaxis_title=axis_names[0],
+        yaxis_title=axis_names[1],
+        template="plotly_white",
+        updatemenus=[dict(buttons=buttons, direction="down", x=0, y=1.12, xanchor="left")] if buttons else [],
+    )
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id="embedding")
 
 
@@ -126,11 +145,24 @@ def loss_html(run: Path) -> str:
     fig = go.Figure()
     for column in log_table.columns:
         if column != "epoch" and any(k in column for k in ("loss", "mse", "kl")):
-            fig.add_trace(go.Scatter(x=log_table["epoch"], y=log_table[column], mode="lines+markers", name=column,
-                                     yaxis="y2" if "kl" in column else "y"))
-    fig.update_layout(height=360, xaxis_title="epoch", yaxis_title="loss, MSE (per pixel)", template="plotly_white",
-                      yaxis2=dict(title="KL (per image)", overlaying="y", side="right"),
-                      margin=dict(l=60, r=60, t=30, b=50), legend=dict(x=1.08))
+            fig.add_trace(
+                go.Scatter(
+                    x=log_table["epoch"],
+                    y=log_table[column],
+                    mode="lines+markers",
+                    name=column,
+                    yaxis="y2" if "kl" in column else "y",
+                )
+            )
+    fig.update_layout(
+        height=360,
+        xaxis_title="epoch",
+        yaxis_title="loss, MSE (per pixel)",
+        template="plotly_white",
+        yaxis2=dict(title="KL (per image)", overlaying="y", side="right"),
+        margin=dict(l=60, r=60, t=30, b=50),
+        legend=dict(x=1.08),
+    )
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id="losses")
 
 
@@ -139,10 +171,19 @@ def image_html(path: Path, caption: str) -> str:
     return f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def build_report(run: str | Path, output: str | Path, *, analysis: str | Path | None = None,
-                 landscape: str | Path | None = None, labels: dict[str, Path] | None = None,
-                 columns: list[str] | None = None, particles: str | None = None, max_points: int = 100000,
-                 seed: int = 0, force: bool = False) -> Path:
+def build_report(
+    run: str | Path,
+    output: str | Path,
+    *,
+    analysis: str | Path | None = None,
+    landscape: str | Path | None = None,
+    labels: dict[str, Path] | None = None,
+    columns: list[str] | None = None,
+    particles: str | None = None,
+    max_points: int = 100000,
+    seed: int = 0,
+    force: bool = False,
+) -> Path:
     """Write the HTML report of a VAE run (module docstring); returns its path."""
     from plotly.offline import get_plotlyjs  # noqa: PLC0415
 
@@ -163,49 +204,83 @@ def build_report(run: str | Path, output: str | Path, *, analysis: str | Path | 
             raise InputError(f"{run} has no latents (z.npy): has an epoch completed?")
         z_pca = latent_pca(np.load(run / "z.npy")).coords
     n = len(z_pca)
-    coords, axes = (np.load(analysis / "umap.npy"), ("UMAP1", "UMAP2")) if analysis and (analysis / "umap.npy").exists() \
+    coords, axes = (
+        (np.load(analysis / "umap.npy"), ("UMAP1", "UMAP2"))
+        if analysis and (analysis / "umap.npy").exists()
         else (first_two_columns(z_pca), ("PC1", "PC2"))
+    )
     options = color_options(n, analysis, labels or {}, columns or [], config, particles)
-    shown = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    shown = (
+        np.arange(n) if n <= max_points else np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    )
     cluster = options.get("k-means cluster", (None,))[0]
-    parts = [f"<h1>cryoscape report: {html.escape(str(run.resolve()))}</h1>",
-             f"<p>{n} particles, {config.kind} run, latent dimension {config.zdim}, box {config.data.D} px at "
-             f"{config.data.apix:.3f} Å/px; trained {config.training.epochs} epochs. Generated by cryoscape.</p>",
-             "<h2>Latent space</h2>",
-             f"<p class='note'>{len(shown)} of {n} particles shown; hover a point for its particle index and cluster; "
-             "the menu changes the colouring.</p>",
-             embedding_html(coords, axes, options, shown, cluster), "<h2>Training</h2>", loss_html(run)]
+    parts = [
+        f"<h1>cryoscape report: {html.escape(str(run.resolve()))}</h1>",
+        f"<p>{n} particles, {config.kind} run, latent dimension {config.zdim}, box {config.data.D} px at "
+        f"{config.data.apix:.3f} Å/px; trained {config.training.epochs} epochs. Generated by cryoscape.</p>",
+        "<h2>Latent space</h2>",
+        f"<p class='note'>{len(shown)} of {n} particles shown; hover a point for its particle index and cluster; "
+        "the menu changes the colouring.</p>",
+        embedding_html(coords, axes, options, shown, cluster),
+        "<h2>Training</h2>",
+        loss_html(run),
+    ]
     if analysis is not None:
         parts.append(f"<h2>Clusters and traversals ({html.escape(str(analysis))})</h2>")
-        parts += _images(analysis, [("kmeans/projections.png", "map of each k-means cluster (projections along z, y, x)"),
-                                    ("pca.png", "latent PCA"), ("umap.png", "latent UMAP"),
-                                    ("cluster_sizes.png", "particles per cluster"),
-                                    ("explained_variance.png", "variance explained by the latent PCs"),
-                                    ("pc1/projections.png", "maps along PC1"), ("pc2/projections.png", "maps along PC2"),
-                                    ("truth_umap.png", "UMAP coloured by the ground truth"),
-                                    ("truth_pca.png", "PCA coloured by the ground truth")])
+        parts += _images(
+            analysis,
+            [
+                ("kmeans/projections.png", "map of each k-means cluster (projections along z, y, x)"),
+                ("pca.png", "latent PCA"),
+                ("umap.png", "latent UMAP"),
+                ("cluster_sizes.png", "particles per cluster"),
+                ("explained_variance.png", "variance explained by the latent PCs"),
+                ("pc1/projections.png", "maps along PC1"),
+                ("pc2/projections.png", "maps along PC2"),
+                ("truth_umap.png", "UMAP coloured by the ground truth"),
+                ("truth_pca.png", "PCA coloured by the ground truth"),
+            ],
+        )
         parts += _text(analysis / "summary.txt")
     else:
-        parts.append("<p class='note'>no analysis folder: run <code>cryoscape analyze RUN</code> for clusters and maps.</p>")
+        parts.append(
+            "<p class='note'>no analysis folder: run <code>cryoscape analyze RUN</code> for clusters and maps.</p>"
+        )
     if landscape is not None:
         parts.append(f"<h2>Landscape ({html.escape(str(landscape))})</h2>")
-        parts += _images(landscape, [("vol_pca.png", "sketch maps in volume-PC space, coloured by state"),
-                                     ("explained_variance.png", "variance explained by the volume PCs"),
-                                     ("landscape_density.png", "all particles in volume-PC space"),
-                                     ("states/projections.png", "mean map of each state"),
-                                     ("states/counts.png", "particles per state"), ("mask_slices.png", "mask"),
-                                     ("vol_pcs/pc1/projections.png", "maps along volume PC1")])
+        parts += _images(
+            landscape,
+            [
+                ("vol_pca.png", "sketch maps in volume-PC space, coloured by state"),
+                ("explained_variance.png", "variance explained by the volume PCs"),
+                ("landscape_density.png", "all particles in volume-PC space"),
+                ("states/projections.png", "mean map of each state"),
+                ("states/counts.png", "particles per state"),
+                ("mask_slices.png", "mask"),
+                ("vol_pcs/pc1/projections.png", "maps along volume PC1"),
+            ],
+        )
         parts += _text(landscape / "summary.txt")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>cryoscape report</title>"
-            f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head><body>" + "\n".join(parts) +
-            "<script>window.addEventListener('load', function () { var plot = document.getElementById('embedding');"
-            "document.body.setAttribute('data-rendered', plot && plot.querySelector('.main-svg') ? 'yes' : 'no'); });"
-            "</script></body></html>")
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>cryoscape report</title>"
+        f"<style>{_STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
+        + "\n".join(parts)
+        + "<script>window.addEventListener('load', function () { var plot = document.getElementById('embedding');"
+        "document.body.setAttribute('data-rendered', plot && plot.querySelector('.main-svg') ? 'yes' : 'no'); });"
+        "</script></body></html>"
+    )
     staging = output.with_name(f".{output.name}.tmp")
     staging.write_text(page, encoding="utf-8")
     staging.replace(output)
-    log.info("read %s%s%s; wrote %s (%.1f MB, %d particles shown)", run, f", {analysis}" if analysis else "",
-             f", {landscape}" if landscape else "", output, output.stat().st_size / 1e6, len(shown))
+    log.info(
+        "read %s%s%s; wrote %s (%.1f MB, %d particles shown)",
+        run,
+        f", {analysis}" if analysis else "",
+        f", {landscape}" if landscape else "",
+        output,
+        output.stat().st_size / 1e6,
+        len(shown),
+    )
     return output
 
 

@@ -13,8 +13,9 @@ def by_labels(labels: np.ndarray, keep: list[int]) -> np.ndarray:
     labels = np.asarray(labels).ravel()
     missing = sorted(set(keep) - set(np.unique(labels).tolist()))
     if missing:
-        raise InputError(f"label(s) {', '.join(map(str, missing))} do not occur (labels run from "
-                         f"{labels.min()} to {labels.max()})")
+        raise InputError(
+            f"label(s) {', '.join(map(str, missing))} do not occur (labels run from {labels.min()} to {labels.max()})"
+        )
     return np.isin(labels, keep)
 
 
@@ -33,8 +34,10 @@ def in_range(coords: np.ndarray, column: int, low: float, high: float) -> np.nda
     """Particles with ``low <= coords[:, column] <= high`` (column 0-based)."""
     coords = np.asarray(coords)
     if coords.ndim != 2 or not 0 <= column < coords.shape[1]:
-        raise InputError(f"coordinate {column + 1} does not exist (the coordinates have "
-                         f"{coords.shape[1] if coords.ndim == 2 else 1} columns)")
+        raise InputError(
+            f"coordinate {column + 1} does not exist (the coordinates have "
+            f"{coords.shape[1] if coords.ndim == 2 else 1} columns)"
+        )
     if low > high:
         raise InputError(f"range {low}..{high} is empty (low > high)")
     return (coords[:, column] >= low) & (coords[:, column] <= high)

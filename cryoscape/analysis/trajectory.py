@@ -26,8 +26,10 @@ def latent_path(z: np.ndarray, start: int, end: int, neighbors: int = 10) -> np.
     graph = graph.maximum(graph.T)
     distance, previous = dijkstra(graph, directed=False, indices=start, return_predecessors=True)
     if not np.isfinite(distance[end]):
-        raise InputError(f"particles {start} and {end} are not connected on the {neighbors}-nearest-neighbour "
-                         "graph of the latents; raise --neighbors")
+        raise InputError(
+            f"particles {start} and {end} are not connected on the {neighbors}-nearest-neighbour "
+            "graph of the latents; raise --neighbors"
+        )
     path = [end]
     while path[-1] != start:
         path.append(int(previous[path[-1]]))
@@ -49,12 +51,17 @@ def evenly_spaced(z: np.ndarray, path: np.ndarray, n: int) -> np.ndarray:
 def chimerax_movie_script(n_maps: int, level: float | None = None) -> str:
     """ChimeraX commands (a .cxc next to the maps) that open vol_000.mrc ... as one volume series and
     play it back and forth; commented lines record it as a movie."""
-    lines = ["# cryoscape trajectory: open the maps as a volume series and play it back and forth.",
-             "# Run in ChimeraX from this folder:  open movie.cxc",
-             "open vol_*.mrc vseries true"]
+    lines = [
+        "# cryoscape trajectory: open the maps as a volume series and play it back and forth.",
+        "# Run in ChimeraX from this folder:  open movie.cxc",
+        "open vol_*.mrc vseries true",
+    ]
     if level is not None:
         lines.append(f"volume #1 level {level:.4g} style surface")
-    lines += ["view", f"vseries play #1 loop true direction oscillate maxFrameRate {min(10, max(2, n_maps // 2))}",
-              "# to record a movie instead, replace the line above with:",
-              "# movie record; vseries play #1 direction forward; wait 100; movie encode trajectory.mp4"]
+    lines += [
+        "view",
+        f"vseries play #1 loop true direction oscillate maxFrameRate {min(10, max(2, n_maps // 2))}",
+        "# to record a movie instead, replace the line above with:",
+        "# movie record; vseries play #1 direction forward; wait 100; movie encode trajectory.mp4",
+    ]
     return "\n".join(lines) + "\n"

@@ -20,7 +20,9 @@ from cryoscape.errors import InputError
 from cryoscape.models.mlp import ResidualMLP
 
 
-def landscape_mask(maps: np.ndarray, fraction: float = 0.5, percentile: float = 99.99, dilate_px: int = 5) -> np.ndarray:
+def landscape_mask(
+    maps: np.ndarray, fraction: float = 0.5, percentile: float = 99.99, dilate_px: int = 5
+) -> np.ndarray:
     """Boolean (D, D, D) mask: the voxels above ``fraction`` × (mean over the maps of each map's
     ``percentile``-th percentile, a robust maximum) in ANY map, each map's region dilated by
     ``dilate_px`` voxels (the union of the regions that carry density; thesis §6.2.4, cryoDRGN's rule)."""
@@ -67,10 +69,11 @@ def volume_pca(vectors: np.ndarray, n: int = 20) -> VolumePCA:
     n = min(n, len(vectors) - 1)
     if n < 1:
         raise InputError("volume PCA needs at least 2 maps")
-    fit = PCA(n_components=n, svd_solver="randomized" if vectors.shape[1] > 4 * len(vectors) else "full",
-              random_state=0).fit(vectors)
+    fit = PCA(
+        n_components=n, svd_solver="randomized" if vectors.shape[1] > 4 * len(vectors) else "full", random_state=0
+    ).fit(vectors)
     coords = fit.transform(vectors)
-    sign = np.where(np.mean(coords ** 3, axis=0) < 0, -1.0, 1.0)
+    sign = np.where(np.mean(coords**3, axis=0) < 0, -1.0, 1.0)
     return VolumePCA(fit.mean_, fit.components_ * sign[:, None], fit.explained_variance_ratio_, coords * sign)
 
 
@@ -79,7 +82,9 @@ def cluster_maps(vectors: np.ndarray, n_states: int, linkage: str = "average") -
     states (thesis §6.2.6: average linkage, M = 10); returns (K,) state labels numbered by size, 0
     the largest."""
     if not 1 <= n_states <= len(vectors):
-        raise InputError(f"the number of states must be between 1 and the number of maps ({len(vectors)}), got {n_states}")
+        raise InputError(
+            f"the number of states must be between 1 and the number of maps ({len(vectors)}), got {n_states}"
+        )
     if linkage not in ("average", "complete", "single", "ward"):
         raise InputError(f"unknown linkage {linkage!r}: average, complete, single or ward")
     labels = AgglomerativeClustering(n_clusters=n_states, linkage=linkage).fit_predict(vectors)
@@ -89,7 +94,9 @@ def cluster_maps(vectors: np.ndarray, n_states: int, linkage: str = "average") -
     return rank[labels]
 
 
-def state_maps(maps: np.ndarray, states: np.ndarray, weights: np.ndarray, n_states: int) -> tuple[np.ndarray, np.ndarray]:
+def state_maps(
+    maps: np.ndarray, states: np.ndarray, weights: np.ndarray, n_states: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (n_states, D, D, D) of the maps of each state, each map weighted by
     its number of particles (``weights``)."""
     means, stds = [], []
@@ -117,12 +124,20 @@ class VolumeMapping:
     @torch.no_grad()
     def __call__(self, z: np.ndarray, batch: int = 65536) -> np.ndarray:
         x = torch.from_numpy(((np.asarray(z) - self.z_mean) / self.z_scale).astype(np.float32))
-        out = [self.network(x[s:s + batch]) for s in range(0, len(x), batch)]
+        out = [self.network(x[s : s + batch]) for s in range(0, len(x), batch)]
         return torch.cat(out).numpy() * self.v_scale
 
 
-def train_volume_mapping(z: np.ndarray, v: np.ndarray, epochs: int = 50, batch: int = 64, lr: float = 1e-3,
-                         width: int = 256, depth: int = 3, seed: int = 0) -> VolumeMapping:
+def train_volume_mapping(
+    z: np.ndarray,
+    v: np.ndarray,
+    epochs: int = 50,
+    batch: int = 64,
+    lr: float = 1e-3,
+    width: int = 256,
+    depth: int = 3,
+    seed: int = 0,
+) -> VolumeMapping:
     """Fit φ on pairs (z (M, zdim), v (M, L)) with a 3:1 train/validation split, Adam and MSE on
     standardized inputs and outputs (thesis §6.2.5: 50 epochs, batch 64, lr 1e-3); the weights of the
     epoch with the lowest validation loss are kept. ``validation_r2`` (L,): the fraction of each
@@ -146,7 +161,7 @@ def train_volume_mapping(z: np.ndarray, v: np.ndarray, epochs: int = 50, batch: 
         network.train()
         perm = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
         for s in range(0, len(perm), batch):
-            idx = perm[s:s + batch]
+            idx = perm[s : s + batch]
             loss = torch.mean((network(x[idx]) - y[idx]) ** 2)
             optimizer.zero_grad()
             loss.backward()
@@ -156,7 +171,8 @@ def train_volume_mapping(z: np.ndarray, v: np.ndarray, epochs: int = 50, batch: 
             val_loss = float(torch.mean((network(x[val]) - y[val]) ** 2))
         if val_loss < best:
             best, best_state = val_loss, {k: t.clone() for k, t in network.state_dict().items()}
-    network.load_state_dict(best_state)
+    if best_state is not None:
+        network.load_state_dict(best_state)
     mapping = VolumeMapping(network.eval(), z_mean, z_scale, v_scale, np.zeros(v.shape[1]))
     predicted, truth = mapping(z[val]), v[val]
     mapping.validation_r2 = 1 - ((predicted - truth) ** 2).sum(0) / (((truth - truth.mean(0)) ** 2).sum(0) + 1e-12)

@@ -26,22 +26,43 @@ from cryoscape.cli.options import parse_epoch
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by train-vae")
-    parser.add_argument("-o", "--outdir", default=None, metavar="DIR", help="analysis folder (default RUN/analyze.EPOCH)")
-    parser.add_argument("--epoch", type=parse_epoch, default="latest",
-                        help="which epoch's latents and checkpoint: a number or latest (default)")
+    parser.add_argument(
+        "-o", "--outdir", default=None, metavar="DIR", help="analysis folder (default RUN/analyze.EPOCH)"
+    )
+    parser.add_argument(
+        "--epoch",
+        type=parse_epoch,
+        default="latest",
+        help="which epoch's latents and checkpoint: a number or latest (default)",
+    )
     parser.add_argument("--ksample", type=int, default=20, help="number of k-means clusters, one map each (default 20)")
     parser.add_argument("--pc", type=int, default=2, help="maps along this many principal components (default 2)")
     parser.add_argument("--n-per-pc", type=int, default=10, help="maps along each principal component (default 10)")
-    parser.add_argument("--skip-umap", action="store_true", help="skip the UMAP embedding (about 1 minute per 100k particles)")
-    parser.add_argument("--z", default=None, metavar="Z.npy",
-                        help="analyse these latent means instead of the run's (e.g. from eval-images)")
-    parser.add_argument("--particles", default=None,
-                        help="the particle file of the run, if it has moved (finds the ground truth of simulated data)")
-    parser.add_argument("--truth-images", type=int, default=50,
-                        help="simulated data: compare the maps of this many random particles with their true maps "
-                             "(default 50; 0 skips)")
+    parser.add_argument(
+        "--skip-umap", action="store_true", help="skip the UMAP embedding (about 1 minute per 100k particles)"
+    )
+    parser.add_argument(
+        "--z",
+        default=None,
+        metavar="Z.npy",
+        help="analyse these latent means instead of the run's (e.g. from eval-images)",
+    )
+    parser.add_argument(
+        "--particles",
+        default=None,
+        help="the particle file of the run, if it has moved (finds the ground truth of simulated data)",
+    )
+    parser.add_argument(
+        "--truth-images",
+        type=int,
+        default=50,
+        help="simulated data: compare the maps of this many random particles with their true maps "
+        "(default 50; 0 skips)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of k-means and UMAP (default 0)")
-    parser.add_argument("--map-batch", type=int, default=4, help="maps decoded together (default 4; more is faster, uses more memory)")
+    parser.add_argument(
+        "--map-batch", type=int, default=4, help="maps decoded together (default 4; more is faster, uses more memory)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="replace an existing DIR")
 
@@ -50,8 +71,24 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.analyze import AnalyzeOptions, analyze_run
     from cryoscape.inference.device import resolve_device
 
-    options = AnalyzeOptions(ksample=args.ksample, n_pcs=args.pc, n_per_pc=args.n_per_pc, umap=not args.skip_umap,
-                             seed=args.seed, map_batch=args.map_batch, truth_images=args.truth_images)
-    analyze_run(args.run, args.outdir, args.epoch, options, z_file=args.z, particles=args.particles, force=args.force,
-                device=resolve_device(args.device), progress=not args.quiet)
+    options = AnalyzeOptions(
+        ksample=args.ksample,
+        n_pcs=args.pc,
+        n_per_pc=args.n_per_pc,
+        umap=not args.skip_umap,
+        seed=args.seed,
+        map_batch=args.map_batch,
+        truth_images=args.truth_images,
+    )
+    analyze_run(
+        args.run,
+        args.outdir,
+        args.epoch,
+        options,
+        z_file=args.z,
+        particles=args.particles,
+        force=args.force,
+        device=resolve_device(args.device),
+        progress=not args.quiet,
+    )
     return 0

@@ -29,14 +29,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--apix", type=float, default=None, help="pixel size in Å, overriding the file's")
     parser.add_argument("--invert", action="store_true", help="multiply images by -1 (black particles)")
     parser.add_argument("--no-ctf", action="store_true", help="ignore the CTF (CTF-free data)")
-    parser.add_argument("--reference", default=None, metavar="REF.mrc",
-                        help="a reference/ground-truth map: also report the FSC of the full map against it")
-    parser.add_argument("--in-memory", action="store_true",
-                        help="load all images into RAM first (faster when it fits; default: memory-mapped)")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        metavar="REF.mrc",
+        help="a reference/ground-truth map: also report the FSC of the full map against it",
+    )
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="load all images into RAM first (faster when it fits; default: memory-mapped)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="images per batch (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random half split (default 0)")
-    parser.add_argument("--device", default="auto",
-                        help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
@@ -58,8 +68,12 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".mrc":
         raise InputError(f"the output map must end in .mrc, got {out.name}")
-    paths = {"full": out, "half1": out.with_name(out.stem + "_half1.mrc"), "half2": out.with_name(out.stem + "_half2.mrc"),
-             "plot": out.with_name(out.stem + "_fsc.png")}
+    paths = {
+        "full": out,
+        "half1": out.with_name(out.stem + "_half1.mrc"),
+        "half2": out.with_name(out.stem + "_half2.mrc"),
+        "plot": out.with_name(out.stem + "_fsc.png"),
+    }
     for p in paths.values():
         check_output(p, args.force)
     device = resolve_device(args.device)
@@ -68,8 +82,15 @@ def main(args: argparse.Namespace) -> int:
         reference, _, _ = read_map(args.reference)
     table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, apix=args.apix)
     source = ImageSource.from_table(table, lazy=not args.in_memory, invert=args.invert)
-    result = backproject(source, table, batch_size=args.batch_size, use_ctf=not args.no_ctf, seed=args.seed,
-                         progress=not args.quiet, device=device)
+    result = backproject(
+        source,
+        table,
+        batch_size=args.batch_size,
+        use_ctf=not args.no_ctf,
+        seed=args.seed,
+        progress=not args.quiet,
+        device=device,
+    )
     write_map(paths["full"], result.volume, result.apix, force=args.force)
     write_map(paths["half1"], result.half_maps[0], result.apix, force=args.force)
     write_map(paths["half2"], result.half_maps[1], result.apix, force=args.force)
@@ -78,7 +99,9 @@ def main(args: argparse.Namespace) -> int:
     print(f"half-map FSC=0.5: {result.half_map_fsc.resolution_A(0.5):.2f} Å")
     if reference is not None:
         if reference.shape != result.volume.shape:
-            raise InputError(f"the reference is {reference.shape[0]}³ but the reconstruction is {result.volume.shape[0]}³")
+            raise InputError(
+                f"the reference is {reference.shape[0]}³ but the reconstruction is {result.volume.shape[0]}³"
+            )
         vs_ref = fsc(result.volume, reference, apix=result.apix)
         curves["full map vs reference"] = vs_ref
         print(f"FSC vs reference=0.5: {vs_ref.resolution_A(0.5):.2f} Å")

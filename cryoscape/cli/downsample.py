@@ -21,23 +21,44 @@ from pathlib import Path
 
 import numpy as np
 
-
 log = logging.getLogger("cryoscape")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="particle images: a .mrcs/.mrc stack, a .txt list of stacks "
-                        "(one path per line, relative to the .txt), or a RELION .star / cryoSPARC .cs file")
-    parser.add_argument("-D", "--box", type=int, required=True, metavar="NEW_BOX",
-                        help="new box size in pixels (even, at most the input box size)")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mrcs",
-                        help="output stack (.mrcs); for .star/.cs input OUT.star is written next to it")
-    parser.add_argument("--chunk", type=int, default=1000,
-                        help="images processed at a time (default: %(default)s); memory use is about "
-                        "chunk × D² × 24 bytes")
-    parser.add_argument("--datadir", type=Path, default=None,
-                        help="folder the image paths of a .star/.cs file are relative to (default: the "
-                        "file's own folder)")
+    parser.add_argument(
+        "input",
+        type=Path,
+        help="particle images: a .mrcs/.mrc stack, a .txt list of stacks "
+        "(one path per line, relative to the .txt), or a RELION .star / cryoSPARC .cs file",
+    )
+    parser.add_argument(
+        "-D",
+        "--box",
+        type=int,
+        required=True,
+        metavar="NEW_BOX",
+        help="new box size in pixels (even, at most the input box size)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUT.mrcs",
+        help="output stack (.mrcs); for .star/.cs input OUT.star is written next to it",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=1000,
+        help="images processed at a time (default: %(default)s); memory use is about chunk × D² × 24 bytes",
+    )
+    parser.add_argument(
+        "--datadir",
+        type=Path,
+        default=None,
+        help="folder the image paths of a .star/.cs file are relative to (default: the file's own folder)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
@@ -64,7 +85,9 @@ def main(args: argparse.Namespace) -> int:
 
     new_apix = np.asarray(table.apix, dtype=np.float64) * D / d
     if len(np.unique(new_apix)) > 1:
-        log.warning("the particles have different pixel sizes; the stack header gets the first one (%.4f Å)", new_apix[0])
+        log.warning(
+            "the particles have different pixel sizes; the stack header gets the first one (%.4f Å)", new_apix[0]
+        )
     log.info("read %d particles of %d×%d px (%.4f Å/px) from %s", len(table), D, D, table.apix[0], args.input)
 
     source = ImageSource.from_table(table, lazy=True)

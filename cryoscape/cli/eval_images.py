@@ -20,7 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("particles", metavar="PARTICLES", help=".star, .cs, or .mrcs/.txt with --poses/--ctf")
     parser.add_argument("-o", "--output", required=True, metavar="Z.npy", help="latent means (N, zdim), .npy")
     parser.add_argument("--out-var", default=None, metavar="VAR.npy", help="also write the latent variances here")
-    parser.add_argument("--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)")
+    parser.add_argument(
+        "--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)"
+    )
     parser.add_argument("--poses", default=None, help="cryoDRGN poses .pkl (for the shifts of a bare stack)")
     parser.add_argument("--ctf", default=None, help="cryoDRGN CTF .pkl")
     parser.add_argument("--datadir", default=None, help="folder for relative image paths in the .star/.cs")
@@ -33,9 +35,8 @@ def main(args: argparse.Namespace) -> int:
     import logging
 
     import numpy as np
-    from torch.utils.data import DataLoader
 
-    from cryoscape.data.images import ImageSource, ParticleBatchSampler, ParticleImageDataset
+    from cryoscape.data.images import ImageSource, ParticleBatchSampler, make_dataloader
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError
     from cryoscape.inference.device import resolve_device
@@ -46,17 +47,26 @@ def main(args: argparse.Namespace) -> int:
     model, config, epoch = load_model(args.run, args.epoch)
     if "z" not in model.output_dims:
         raise InputError(f"{args.run} is a {config.kind} run; eval-images needs a run with an encoder (train-vae)")
-    outputs = [check_output(args.output, args.force)] + ([check_output(args.out_var, args.force)] if args.out_var else [])
-    table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf,
-                           require_ctf=config.training.use_ctf)
+    outputs = [check_output(args.output, args.force)] + (
+        [check_output(args.out_var, args.force)] if args.out_var else []
+    )
+    table = load_particles(
+        args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, require_ctf=config.training.use_ctf
+    )
     if table.box_size != config.data.D:
         raise InputError(f"the particles have a {table.box_size}-pixel box, the run was trained at {config.data.D}")
     device = resolve_device(args.device)
-    loader = DataLoader(ParticleImageDataset(ImageSource.from_table(table)), batch_size=None,
-                        sampler=ParticleBatchSampler(len(table), args.batch_size, shuffle=False))
+    loader = make_dataloader(
+        ImageSource.from_table(table), ParticleBatchSampler(len(table), args.batch_size, shuffle=False)
+    )
     encoded = all_particle_outputs(model.to(device), loader, table, config, device, progress=True)
     for path, values in zip(outputs, (encoded["z"], encoded["z_var"])):
         np.save(path, values)
-    log.info("encoded %d particles with %s (epoch %d); wrote %s", len(table), args.run, epoch,
-             ", ".join(str(p) for p in outputs))
+    log.info(
+        "encoded %d particles with %s (epoch %d); wrote %s",
+        len(table),
+        args.run,
+        epoch,
+        ", ".join(str(p) for p in outputs),
+    )
     return 0

@@ -22,15 +22,24 @@ from cryoscape.cli.options import parse_epoch
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by train-nn or train-vae")
     parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder for the maps")
-    parser.add_argument("--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)")
+    parser.add_argument(
+        "--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)"
+    )
     parser.add_argument("-z", type=float, nargs="+", default=None, metavar="Z", help="one latent value (zdim numbers)")
     parser.add_argument("--zfile", default=None, help="text file, one latent value (zdim numbers) per row")
     parser.add_argument("--z-start", type=float, nargs="+", default=None, metavar="Z", help="first latent of a line")
     parser.add_argument("--z-end", type=float, nargs="+", default=None, metavar="Z", help="last latent of a line")
     parser.add_argument("-n", type=int, default=10, help="number of maps from --z-start to --z-end (default 10)")
-    parser.add_argument("--downsample", type=int, default=None, metavar="D",
-                        help="Fourier-crop the maps to a D-voxel box (the voxel grows accordingly)")
-    parser.add_argument("--lowpass", type=float, default=None, metavar="Å", help="low-pass filter at this resolution (Å)")
+    parser.add_argument(
+        "--downsample",
+        type=int,
+        default=None,
+        metavar="D",
+        help="Fourier-crop the maps to a D-voxel box (the voxel grows accordingly)",
+    )
+    parser.add_argument(
+        "--lowpass", type=float, default=None, metavar="Å", help="low-pass filter at this resolution (Å)"
+    )
     parser.add_argument("--flip", action="store_true", help="mirror the maps (invert the hand)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="overwrite existing maps")
@@ -64,14 +73,22 @@ def main(args: argparse.Namespace) -> int:
             volume = downsample_volume(volume, args.downsample)
         if args.lowpass:
             volume = lowpass_volume(volume, apix, args.lowpass)
-        volume = volume.numpy()
+        values = volume.numpy()
         if args.flip:
-            volume = np.ascontiguousarray(volume[::-1])
-        write_map(path, volume, apix, force=args.force)
+            values = np.ascontiguousarray(values[::-1])
+        write_map(path, values, apix, force=args.force)
     if config.zdim:
         np.savetxt(outdir / "z_values.txt", np.stack(latents), fmt="%.6g")
-    log.info("read %s (epoch %d); wrote %d map(s) %s .. %s (%d³, %.3f Å/px)", args.run, chosen, len(paths), paths[0],
-             paths[-1].name, args.downsample or config.data.D, apix)
+    log.info(
+        "read %s (epoch %d); wrote %d map(s) %s .. %s (%d³, %.3f Å/px)",
+        args.run,
+        chosen,
+        len(paths),
+        paths[0],
+        paths[-1].name,
+        args.downsample or config.data.D,
+        apix,
+    )
     return 0
 
 
@@ -81,12 +98,17 @@ def _latents(args: argparse.Namespace, config) -> list:
 
     from cryoscape.errors import InputError
 
-    given = [name for name, value in (("-z", args.z), ("--zfile", args.zfile), ("--z-start", args.z_start))
-             if value is not None]
+    given = [
+        name
+        for name, value in (("-z", args.z), ("--zfile", args.zfile), ("--z-start", args.z_start))
+        if value is not None
+    ]
     zdim = config.zdim
     if not zdim:
         if given:
-            raise InputError(f"{args.run} is a {config.kind} run without a latent; it takes no latent values ({given[0]})")
+            raise InputError(
+                f"{args.run} is a {config.kind} run without a latent; it takes no latent values ({given[0]})"
+            )
         return [None]
     if len(given) != 1:
         raise InputError(f"a {config.kind} run needs exactly one of -z, --zfile or --z-start/--z-end")
@@ -113,4 +135,3 @@ def _latents(args: argparse.Namespace, config) -> list:
     if not np.isfinite(z).all():
         raise InputError("latent values must be finite numbers")
     return list(z)
-

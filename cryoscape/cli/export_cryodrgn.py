@@ -18,24 +18,39 @@ from __future__ import annotations
 import argparse
 import logging
 
-
 log = logging.getLogger("cryoscape")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("particles", metavar="PARTICLES",
-                        help="RELION .star (3.0, 3.1, 4, 5) or cryoSPARC .cs file with poses and CTF")
-    parser.add_argument("-D", type=int, metavar="BOX",
-                        help="box size in pixels of the images cryoDRGN will read (default: the box recorded in "
-                             "PARTICLES, or of its stacks)")
-    parser.add_argument("--apix", type=float, metavar="A",
-                        help="pixel size in Å/pixel of the images cryoDRGN will read (default: the recorded pixel "
-                             "size × recorded box / BOX); also used if PARTICLES records no pixel size")
-    parser.add_argument("-w", type=float, metavar="W",
-                        help="amplitude contrast ratio (fraction, e.g. 0.1) written instead of the recorded one")
-    parser.add_argument("--datadir", metavar="DIR",
-                        help="folder holding the image stacks named in PARTICLES (only used to check them and "
-                             "to read the box size when PARTICLES lacks it)")
+    parser.add_argument(
+        "particles", metavar="PARTICLES", help="RELION .star (3.0, 3.1, 4, 5) or cryoSPARC .cs file with poses and CTF"
+    )
+    parser.add_argument(
+        "-D",
+        type=int,
+        metavar="BOX",
+        help="box size in pixels of the images cryoDRGN will read (default: the box recorded in "
+        "PARTICLES, or of its stacks)",
+    )
+    parser.add_argument(
+        "--apix",
+        type=float,
+        metavar="A",
+        help="pixel size in Å/pixel of the images cryoDRGN will read (default: the recorded pixel "
+        "size × recorded box / BOX); also used if PARTICLES records no pixel size",
+    )
+    parser.add_argument(
+        "-w",
+        type=float,
+        metavar="W",
+        help="amplitude contrast ratio (fraction, e.g. 0.1) written instead of the recorded one",
+    )
+    parser.add_argument(
+        "--datadir",
+        metavar="DIR",
+        help="folder holding the image stacks named in PARTICLES (only used to check them and "
+        "to read the box size when PARTICLES lacks it)",
+    )
     parser.add_argument("--poses", metavar="poses.pkl", help="output cryoDRGN pose pickle")
     parser.add_argument("--ctf", metavar="ctf.pkl", help="output cryoDRGN CTF pickle")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -55,10 +70,23 @@ def main(args: argparse.Namespace) -> int:
     for out in (args.poses, args.ctf):
         if out is not None:
             check_output(out, args.force)  # before the (possibly long) read
-    table = load_particles(args.particles, datadir=args.datadir, check_stacks=False,
-                           require_ctf=args.ctf is not None, default_box_size=args.D, default_apix=args.apix)
+    table = load_particles(
+        args.particles,
+        datadir=args.datadir,
+        check_stacks=False,
+        require_ctf=args.ctf is not None,
+        default_box_size=args.D,
+        default_apix=args.apix,
+    )
     if args.D is not None and args.D != table.box_size:
         log.info("exporting for a box of %d px (stored images are %d px)", args.D, table.box_size)
-    export_cryodrgn(table, D=args.D, apix=args.apix, poses_path=args.poses, ctf_path=args.ctf,
-                    force=args.force, amplitude_contrast=args.w)
+    export_cryodrgn(
+        table,
+        D=args.D,
+        apix=args.apix,
+        poses_path=args.poses,
+        ctf_path=args.ctf,
+        force=args.force,
+        amplitude_contrast=args.w,
+    )
     return 0

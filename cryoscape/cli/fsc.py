@@ -16,9 +16,12 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("map_a", metavar="A.mrc", help="first map")
     parser.add_argument("map_b", metavar="B.mrc", help="second map (same box and voxel size)")
-    parser.add_argument("--mask", default=None,
-                        help="'auto' (soft mask around the density of A+B; see cryoscape.analysis.fsc.auto_mask) "
-                             "or a mask .mrc with values in [0, 1]; default: no mask")
+    parser.add_argument(
+        "--mask",
+        default=None,
+        help="'auto' (soft mask around the density of A+B; see cryoscape.analysis.fsc.auto_mask) "
+        "or a mask .mrc with values in [0, 1]; default: no mask",
+    )
     parser.add_argument("--apix", type=float, default=None, help="voxel size in Å (default: from the header of A)")
     parser.add_argument("--plot", default=None, help="PNG file for the curve (default: A's name with _fsc.png)")
     parser.add_argument("--output", default=None, help="text file with the curve: frequency (1/Å), resolution (Å), FSC")
@@ -40,7 +43,9 @@ def main(args: argparse.Namespace) -> int:
     log = logging.getLogger("cryoscape")
     a, voxel_a, _ = read_map(args.map_a)
     b, voxel_b, _ = read_map(args.map_b)
-    log.info("read %s (%d³, %.3f Å) and %s (%d³, %.3f Å)", args.map_a, a.shape[0], voxel_a, args.map_b, b.shape[0], voxel_b)
+    log.info(
+        "read %s (%d³, %.3f Å) and %s (%d³, %.3f Å)", args.map_a, a.shape[0], voxel_a, args.map_b, b.shape[0], voxel_b
+    )
     if a.shape != b.shape:
         raise InputError(f"the maps differ in size: {a.shape[0]}³ and {b.shape[0]}³")
     apix = args.apix or voxel_a

@@ -18,7 +18,10 @@ from cryoscape import __version__
 # command name -> (module, one-line help). Kept here so `cryoscape --help` imports no command module.
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("cryoscape.cli.simulate", "simulate a particle stack with ground truth from maps or atomic models"),
-    "backproject": ("cryoscape.cli.backproject", "reconstruct a map from particles with known poses (Fourier backprojection)"),
+    "backproject": (
+        "cryoscape.cli.backproject",
+        "reconstruct a map from particles with known poses (Fourier backprojection)",
+    ),
     "fsc": ("cryoscape.cli.fsc", "Fourier shell correlation between two maps, with resolution and a plot"),
     "downsample": ("cryoscape.cli.downsample", "Fourier-crop a particle stack to a smaller box, in chunks"),
     "preprocess": ("cryoscape.cli.preprocess", "select, invert and normalize particles into a new stack"),
@@ -28,9 +31,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-images": ("cryoscape.cli.eval_images", "encode particles with a trained VAE: latent means and variances"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
     "analyze": ("cryoscape.cli.analyze", "latent space of a VAE run: PCA, UMAP, k-means maps, PC traversals, plots"),
-    "landscape": ("cryoscape.cli.landscape", "volume-space analysis: PCA and clustering of maps sampled across the latent space"),
-    "trajectory": ("cryoscape.cli.trajectory", "maps along a path through the data in latent space, with a ChimeraX movie script"),
-    "select": ("cryoscape.cli.select", "write a subset of particles (.star/.cs) by cluster, latent region or index file"),
+    "landscape": (
+        "cryoscape.cli.landscape",
+        "volume-space analysis: PCA and clustering of maps sampled across the latent space",
+    ),
+    "trajectory": (
+        "cryoscape.cli.trajectory",
+        "maps along a path through the data in latent space, with a ChimeraX movie script",
+    ),
+    "select": (
+        "cryoscape.cli.select",
+        "write a subset of particles (.star/.cs) by cluster, latent region or index file",
+    ),
     "report": ("cryoscape.cli.report", "one self-contained HTML report of a run: interactive latents, losses, maps"),
 }
 

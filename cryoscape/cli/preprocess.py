@@ -24,33 +24,53 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
-
 log = logging.getLogger("cryoscape")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="particle images: a .mrcs/.mrc stack, a .txt list of stacks, "
-                        "or a RELION .star / cryoSPARC .cs file")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mrcs",
-                        help="output stack (.mrcs); for .star/.cs input OUT.star is written next to it")
-    parser.add_argument("--select", type=Path, default=None, metavar="INDEX_FILE",
-                        help="keep only these particles: 0-based row numbers in a .npy or .txt file, "
-                        "written in the order given (default: all particles)")
+    parser.add_argument(
+        "input",
+        type=Path,
+        help="particle images: a .mrcs/.mrc stack, a .txt list of stacks, or a RELION .star / cryoSPARC .cs file",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUT.mrcs",
+        help="output stack (.mrcs); for .star/.cs input OUT.star is written next to it",
+    )
+    parser.add_argument(
+        "--select",
+        type=Path,
+        default=None,
+        metavar="INDEX_FILE",
+        help="keep only these particles: 0-based row numbers in a .npy or .txt file, "
+        "written in the order given (default: all particles)",
+    )
     parser.add_argument("--invert", action="store_true", help="invert the contrast (multiply pixels by -1)")
-    parser.add_argument("--normalize", action="store_true",
-                        help="make each image's background (pixels at >= D/2 px from the centre) zero-mean "
-                        "with unit standard deviation")
+    parser.add_argument(
+        "--normalize",
+        action="store_true",
+        help="make each image's background (pixels at >= D/2 px from the centre) zero-mean "
+        "with unit standard deviation",
+    )
     parser.add_argument("--chunk", type=int, default=1000, help="images processed at a time (default: %(default)s)")
-    parser.add_argument("--datadir", type=Path, default=None,
-                        help="folder the image paths of a .star/.cs file are relative to")
+    parser.add_argument(
+        "--datadir", type=Path, default=None, help="folder the image paths of a .star/.cs file are relative to"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.data.images import (ImageSource, iterate_chunks, load_image_table, normalize_background,
-                                       table_on_new_stack)
+    from cryoscape.data.images import (
+        ImageSource,
+        iterate_chunks,
+        load_image_table,
+        normalize_background,
+        table_on_new_stack,
+    )
     from cryoscape.errors import InputError
     from cryoscape.io.mrc import StackWriter
     from cryoscape.io.paths import check_input, check_output

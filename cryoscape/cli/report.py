@@ -17,16 +17,36 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder written by train-vae")
     parser.add_argument("-o", "--output", required=True, metavar="REPORT.html", help="the HTML file to write")
-    parser.add_argument("--analysis", default=None, metavar="DIR", help="folder written by analyze (default: newest RUN/analyze.E)")
-    parser.add_argument("--landscape", default=None, metavar="DIR",
-                        help="folder written by landscape (default: newest RUN/landscape.E, if any)")
-    parser.add_argument("--labels", action="append", default=[], metavar="NAME=FILE.npy",
-                        help="colour by one label per particle from this file; may be repeated")
-    parser.add_argument("--color-by", action="append", default=[], metavar="COLUMN",
-                        help="colour by this column of the particle file (e.g. rlnDefocusU); may be repeated")
+    parser.add_argument(
+        "--analysis", default=None, metavar="DIR", help="folder written by analyze (default: newest RUN/analyze.E)"
+    )
+    parser.add_argument(
+        "--landscape",
+        default=None,
+        metavar="DIR",
+        help="folder written by landscape (default: newest RUN/landscape.E, if any)",
+    )
+    parser.add_argument(
+        "--labels",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.npy",
+        help="colour by one label per particle from this file; may be repeated",
+    )
+    parser.add_argument(
+        "--color-by",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="colour by this column of the particle file (e.g. rlnDefocusU); may be repeated",
+    )
     parser.add_argument("--particles", default=None, help="the run's particle file, if it has moved")
-    parser.add_argument("--max-points", type=int, default=100000,
-                        help="draw at most this many particles, a random subset (default 100000)")
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        default=100000,
+        help="draw at most this many particles, a random subset (default 100000)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing report")
 
 
@@ -43,6 +63,15 @@ def main(args: argparse.Namespace) -> int:
         labels[name if sep else Path(path).stem] = check_input(path, "label file")
     if args.max_points < 1:
         raise InputError("--max-points must be at least 1")
-    build_report(args.run, args.output, analysis=args.analysis, landscape=args.landscape, labels=labels,
-                 columns=args.color_by, particles=args.particles, max_points=args.max_points, force=args.force)
+    build_report(
+        args.run,
+        args.output,
+        analysis=args.analysis,
+        landscape=args.landscape,
+        labels=labels,
+        columns=args.color_by,
+        particles=args.particles,
+        max_points=args.max_points,
+        force=args.force,
+    )
     return 0

@@ -21,25 +21,61 @@ from cryoscape.cli.options import parse_float_list, parse_int_list, parse_range
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("particles", metavar="PARTICLES", help="the particle file (.star or .cs) the run was trained on")
-    parser.add_argument("-o", "--output", required=True, metavar="SUBSET",
-                        help="subset particle file, of the same type as PARTICLES (.star or .cs)")
-    parser.add_argument("--labels", default=None, metavar="LABELS.npy", help="one label per particle (e.g. kmeans_labels.npy)")
+    parser.add_argument(
+        "particles", metavar="PARTICLES", help="the particle file (.star or .cs) the run was trained on"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="SUBSET",
+        help="subset particle file, of the same type as PARTICLES (.star or .cs)",
+    )
+    parser.add_argument(
+        "--labels", default=None, metavar="LABELS.npy", help="one label per particle (e.g. kmeans_labels.npy)"
+    )
     parser.add_argument("--keep", type=parse_int_list, default=None, metavar="L1,L2,...", help="labels to keep")
-    parser.add_argument("--ind", default=None, metavar="INDEX_FILE",
-                        help="0-based rows of PARTICLES to keep (.npy, .txt or cryoDRGN .pkl)")
-    parser.add_argument("--coords", default=None, metavar="COORDS.npy",
-                        help="per-particle coordinates (N, d): umap.npy, z_pca.npy or z.npy of a run")
-    parser.add_argument("--polygon", type=parse_float_list, default=None, metavar="X1,Y1,X2,Y2,...",
-                        help="keep particles whose first two coordinates lie inside this polygon (3+ vertices); "
-                             "write --polygon=-1,2,... when the first number is negative")
-    parser.add_argument("--range", type=parse_range, action="append", default=[], metavar="DIM:MIN:MAX",
-                        help="keep particles with MIN <= coordinate DIM (from 1) <= MAX; may be repeated")
-    parser.add_argument("--run-ind", default=None, metavar="INDEX_FILE",
-                        help="the --ind file the run was trained with (labels and coordinates follow its order)")
+    parser.add_argument(
+        "--ind",
+        default=None,
+        metavar="INDEX_FILE",
+        help="0-based rows of PARTICLES to keep (.npy, .txt or cryoDRGN .pkl)",
+    )
+    parser.add_argument(
+        "--coords",
+        default=None,
+        metavar="COORDS.npy",
+        help="per-particle coordinates (N, d): umap.npy, z_pca.npy or z.npy of a run",
+    )
+    parser.add_argument(
+        "--polygon",
+        type=parse_float_list,
+        default=None,
+        metavar="X1,Y1,X2,Y2,...",
+        help="keep particles whose first two coordinates lie inside this polygon (3+ vertices); "
+        "write --polygon=-1,2,... when the first number is negative",
+    )
+    parser.add_argument(
+        "--range",
+        type=parse_range,
+        action="append",
+        default=[],
+        metavar="DIM:MIN:MAX",
+        help="keep particles with MIN <= coordinate DIM (from 1) <= MAX; may be repeated",
+    )
+    parser.add_argument(
+        "--run-ind",
+        default=None,
+        metavar="INDEX_FILE",
+        help="the --ind file the run was trained with (labels and coordinates follow its order)",
+    )
     parser.add_argument("--invert", action="store_true", help="keep the particles that do not match instead")
-    parser.add_argument("--ind-out", default=None, metavar="IND.npy",
-                        help="where to write the chosen indices (default: SUBSET with _ind.npy for its suffix)")
+    parser.add_argument(
+        "--ind-out",
+        default=None,
+        metavar="IND.npy",
+        help="where to write the chosen indices (default: SUBSET with _ind.npy for its suffix)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
 
 
@@ -77,8 +113,10 @@ def main(args: argparse.Namespace) -> int:
 
     def per_run(values: np.ndarray, what: str) -> np.ndarray:
         if len(values) != len(rows):
-            raise InputError(f"{what} has {len(values)} entries, but the run has {len(rows)} particles"
-                             + ("" if args.run_ind else " (was it trained with --ind? give --run-ind)"))
+            raise InputError(
+                f"{what} has {len(values)} entries, but the run has {len(rows)} particles"
+                + ("" if args.run_ind else " (was it trained with --ind? give --run-ind)")
+            )
         return values
 
     def on_rows(mask: np.ndarray) -> np.ndarray:
@@ -100,6 +138,13 @@ def main(args: argparse.Namespace) -> int:
     chosen = selection.combine(masks, n, args.invert, universe=selection.by_index(rows, n))
     (write_star_subset if kind == ".star" else write_cs_subset)(source, chosen, output, force=args.force)
     np.save(ind_out, chosen)
-    log.info("read %d particles from %s; wrote %d (%.1f%%) to %s and their indices to %s", n, source, len(chosen),
-             100 * len(chosen) / n, output, ind_out)
+    log.info(
+        "read %d particles from %s; wrote %d (%.1f%%) to %s and their indices to %s",
+        n,
+        source,
+        len(chosen),
+        100 * len(chosen) / n,
+        output,
+        ind_out,
+    )
     return 0

@@ -26,12 +26,18 @@ from cryoscape.cli.training_options import add_training_arguments, run_training
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, "train-vae", default_epochs=20)
     parser.add_argument("--zdim", type=int, required=True, help="latent dimension (at least 1)")
-    parser.add_argument("--enc-dim", dest="enc_width", type=int, default=256,
-                        help="encoder width, nodes per layer (default 256)")
-    parser.add_argument("--enc-layers", dest="enc_depth", type=int, default=3,
-                        help="encoder residual hidden layers (default 3)")
-    parser.add_argument("--beta", type=float, default=None,
-                        help="weight of the KL term relative to the per-pixel error (default 1/zdim, as cryoDRGN)")
+    parser.add_argument(
+        "--enc-dim", dest="enc_width", type=int, default=256, help="encoder width, nodes per layer (default 256)"
+    )
+    parser.add_argument(
+        "--enc-layers", dest="enc_depth", type=int, default=3, help="encoder residual hidden layers (default 3)"
+    )
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=None,
+        help="weight of the KL term relative to the per-pixel error (default 1/zdim, as cryoDRGN)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -27,13 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epoch", type=parse_epoch, default="latest", help="which epoch: a number or latest (default)")
     parser.add_argument("--start", type=int, default=None, help="first particle of the path (0-based index)")
     parser.add_argument("--end", type=int, default=None, help="last particle of the path (0-based index)")
-    parser.add_argument("--z-start", type=float, nargs="+", default=None, metavar="Z",
-                        help="start at the particle nearest this latent (zdim numbers)")
-    parser.add_argument("--z-end", type=float, nargs="+", default=None, metavar="Z",
-                        help="end at the particle nearest this latent (zdim numbers)")
+    parser.add_argument(
+        "--z-start",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="Z",
+        help="start at the particle nearest this latent (zdim numbers)",
+    )
+    parser.add_argument(
+        "--z-end",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="Z",
+        help="end at the particle nearest this latent (zdim numbers)",
+    )
     parser.add_argument("-n", type=int, default=10, help="number of maps along the path (default 10)")
-    parser.add_argument("--neighbors", type=int, default=10,
-                        help="neighbours per particle in the graph (default 10; raise it if the ends are not connected)")
+    parser.add_argument(
+        "--neighbors",
+        type=int,
+        default=10,
+        help="neighbours per particle in the graph (default 10; raise it if the ends are not connected)",
+    )
     parser.add_argument("--map-batch", type=int, default=4, help="maps decoded together (default 4)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="replace an existing DIR")
@@ -77,8 +93,22 @@ def main(args: argparse.Namespace) -> int:
         level = float(np.mean([np.percentile(m, 99) for m in maps])) * 0.5
         (out / "movie.cxc").write_text(chimerax_movie_script(len(maps), level))
         coords = first_two_columns(latent_pca(z, 2).coords)
-        plots.path_figure(coords, coords[path], coords[chosen], out / "path.png", ("PC1", "PC2"),
-                          f"path from particle {start} to {end}")
-    log.info("read %s (epoch %d); path of %d particles from %d to %d; wrote %d maps, movie.cxc and path.png to %s",
-             run, epoch, len(path), start, end, len(maps), args.outdir)
+        plots.path_figure(
+            coords,
+            coords[path],
+            coords[chosen],
+            out / "path.png",
+            ("PC1", "PC2"),
+            f"path from particle {start} to {end}",
+        )
+    log.info(
+        "read %s (epoch %d); path of %d particles from %d to %d; wrote %d maps, movie.cxc and path.png to %s",
+        run,
+        epoch,
+        len(path),
+        start,
+        end,
+        len(maps),
+        args.outdir,
+    )
     return 0

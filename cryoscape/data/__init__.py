@@ -8,6 +8,15 @@ from cryoscape.data.particle_io import export_cryodrgn, load_particles, load_sta
 from cryoscape.data.particles import CTFParams, ParticleTable
 
 __all__ = [
-    "CTFParams", "ImageSource", "ParticleTable", "export_cryodrgn", "iterate_batches", "iterate_chunks",
-    "load_image_table", "load_particles", "load_stacks", "save_cs", "save_star",
+    "CTFParams",
+    "ImageSource",
+    "ParticleTable",
+    "export_cryodrgn",
+    "iterate_batches",
+    "iterate_chunks",
+    "load_image_table",
+    "load_particles",
+    "load_stacks",
+    "save_cs",
+    "save_star",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,18 @@ import numpy as np
 from cryoscape.data.particle_rules import pixel_sizes, stack_info
 from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.io.legacy_pickle import (read_cryodrgn_ctf, read_cryodrgn_poses, write_cryodrgn_ctf,
-                                        write_cryodrgn_poses)
+from cryoscape.io.legacy_pickle import read_cryodrgn_ctf, read_cryodrgn_poses, write_cryodrgn_ctf, write_cryodrgn_poses
 from cryoscape.io.paths import check_output
 
 log = logging.getLogger("cryoscape")
 
 
-def load_stacks(stacks: list[str | Path], apix: float | None = None, default_apix: float | None = None,
-                header_apix_optional: bool = False) -> ParticleTable:
+def load_stacks(
+    stacks: Sequence[str | Path],
+    apix: float | None = None,
+    default_apix: float | None = None,
+    header_apix_optional: bool = False,
+) -> ParticleTable:
     """A pose-free ParticleTable holding every image of the given stacks, in order.
 
     The pixel size is ``apix`` if given, else each stack header's, else ``default_apix``; with
@@ -38,10 +42,15 @@ def load_stacks(stacks: list[str | Path], apix: float | None = None, default_api
     if len(boxes) > 1:
         raise InputError(f"the stacks {', '.join(str(s) for s in stacks)} have different image sizes {sorted(boxes)}")
     from_headers = header_apix if min(header_apix) > 0 or header_apix_optional else None
-    apix_arr = pixel_sizes(len(paths), apix, from_headers, default_apix,
-                           f"{stacks[0]}: no pixel size in the stack header and no CTF file")
-    return ParticleTable(image_paths=np.array(paths, dtype=object), image_indices=np.concatenate(idx),
-                         box_size=boxes.pop(), apix=apix_arr)
+    apix_arr = pixel_sizes(
+        len(paths), apix, from_headers, default_apix, f"{stacks[0]}: no pixel size in the stack header and no CTF file"
+    )
+    return ParticleTable(
+        image_paths=np.array(paths, dtype=object),
+        image_indices=np.concatenate(idx),
+        box_size=boxes.pop(),
+        apix=apix_arr,
+    )
 
 
 def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
@@ -55,7 +64,9 @@ def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
     if len(arr) != len(table):
         raise InputError(f"CTF file {ctf_path} has {len(arr)} rows but {path} holds {len(table)} images")
     if not np.allclose(arr[:, 0], table.box_size):
-        raise InputError(f"CTF file {ctf_path} is for D={int(arr[0, 0])} but the images in {path} are {table.box_size} px")
+        raise InputError(
+            f"CTF file {ctf_path} is for D={int(arr[0, 0])} but the images in {path} are {table.box_size} px"
+        )
     table.ctf = _ctf_from_array(arr)
     if apix is None:
         table.apix = arr[:, 1].astype(np.float64)
@@ -64,9 +75,16 @@ def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
 
 def _ctf_from_array(arr: np.ndarray) -> CTFParams:
     arr = np.asarray(arr, dtype=np.float64)
-    return CTFParams(defocus_u_A=arr[:, 2], defocus_v_A=arr[:, 3], astig_angle_deg=arr[:, 4],
-                     voltage_kV=arr[:, 5], cs_mm=arr[:, 6], amplitude_contrast=arr[:, 7],
-                     phase_shift_deg=arr[:, 8], bfactor_A2=np.zeros(len(arr)))
+    return CTFParams(
+        defocus_u_A=arr[:, 2],
+        defocus_v_A=arr[:, 3],
+        astig_angle_deg=arr[:, 4],
+        voltage_kV=arr[:, 5],
+        cs_mm=arr[:, 6],
+        amplitude_contrast=arr[:, 7],
+        phase_shift_deg=arr[:, 8],
+        bfactor_A2=np.zeros(len(arr)),
+    )
 
 
 def apply_pose_pickle(table: ParticleTable, poses) -> None:
@@ -74,8 +92,7 @@ def apply_pose_pickle(table: ParticleTable, poses) -> None:
     if len(rot) != len(table):
         raise InputError(f"pose file {poses} has {len(rot)} poses but there are {len(table)} particles")
     table.rotations = rot
-    table.shifts_A = (np.zeros((len(rot), 2)) if trans is None
-                      else trans * table.box_size * table.apix[:, None])
+    table.shifts_A = np.zeros((len(rot), 2)) if trans is None else trans * table.box_size * table.apix[:, None]
 
 
 def apply_ctf_pickle(table: ParticleTable, ctf) -> None:
@@ -85,8 +102,9 @@ def apply_ctf_pickle(table: ParticleTable, ctf) -> None:
     table.ctf = _ctf_from_array(arr)
 
 
-def cryodrgn_arrays(table: ParticleTable, D: int | None = None, apix: float | None = None,
-                    amplitude_contrast: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def cryodrgn_arrays(
+    table: ParticleTable, D: int | None = None, apix: float | None = None, amplitude_contrast: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """cryoDRGN's ``(rot (N,3,3), trans (N,2) box fractions, ctf (N,9) or None)`` for images of box D.
 
     ``D`` (px) defaults to the stored box; ``apix`` (Å/px of the D-pixel images) defaults to the stored
@@ -101,22 +119,41 @@ def cryodrgn_arrays(table: ParticleTable, D: int | None = None, apix: float | No
     if D <= 0:
         raise InputError(f"box size D must be positive, got {D}")
     n = len(table)
-    apix_out = (np.asarray(table.apix, dtype=np.float64) * table.box_size / D if apix is None
-                else np.full(n, float(apix)))
+    apix_out = (
+        np.asarray(table.apix, dtype=np.float64) * table.box_size / D if apix is None else np.full(n, float(apix))
+    )
     shifts = np.zeros((n, 2)) if table.shifts_A is None else np.asarray(table.shifts_A, dtype=np.float64)
     trans = shifts / apix_out[:, None] / D
     ctf = None
     if table.ctf is not None:
         c = table.ctf.as_dict()
         w = c["amplitude_contrast"] if amplitude_contrast is None else np.full(n, float(amplitude_contrast))
-        ctf = np.stack([np.full(n, float(D)), apix_out, c["defocus_u_A"], c["defocus_v_A"], c["astig_angle_deg"],
-                        c["voltage_kV"], c["cs_mm"], w, c["phase_shift_deg"]], axis=1)
+        ctf = np.stack(
+            [
+                np.full(n, float(D)),
+                apix_out,
+                c["defocus_u_A"],
+                c["defocus_v_A"],
+                c["astig_angle_deg"],
+                c["voltage_kV"],
+                c["cs_mm"],
+                w,
+                c["phase_shift_deg"],
+            ],
+            axis=1,
+        )
     return np.asarray(table.rotations, dtype=np.float64), trans, ctf
 
 
-def export_cryodrgn(table: ParticleTable, D: int | None = None, apix: float | None = None,
-                    poses_path: str | Path | None = None, ctf_path: str | Path | None = None,
-                    force: bool = False, amplitude_contrast: float | None = None) -> tuple[Path | None, Path | None]:
+def export_cryodrgn(
+    table: ParticleTable,
+    D: int | None = None,
+    apix: float | None = None,
+    poses_path: str | Path | None = None,
+    ctf_path: str | Path | None = None,
+    force: bool = False,
+    amplitude_contrast: float | None = None,
+) -> tuple[Path | None, Path | None]:
     """Write cryoDRGN ``poses.pkl`` and/or ``ctf.pkl`` for images of box ``D`` (see :func:`cryodrgn_arrays`)."""
     if poses_path is None and ctf_path is None:
         raise InputError("nothing to export: give a poses and/or a CTF output path")
@@ -131,9 +168,13 @@ def export_cryodrgn(table: ParticleTable, D: int | None = None, apix: float | No
     out_p = out_c = None
     if poses_path is not None:
         out_p = write_cryodrgn_poses(poses_path, rot, trans, force=force)
-        log.info("wrote %d poses (rotations + translations as box fractions, D=%d) to %s", len(rot),
-                 int(table.box_size if D is None else D), out_p)
-    if ctf_path is not None:
+        log.info(
+            "wrote %d poses (rotations + translations as box fractions, D=%d) to %s",
+            len(rot),
+            int(table.box_size if D is None else D),
+            out_p,
+        )
+    if ctf_path is not None and ctf is not None:
         out_c = write_cryodrgn_ctf(ctf_path, ctf, force=force)
         log.info("wrote %d CTF rows (D=%d, %.4g Å/px) to %s", len(ctf), int(ctf[0, 0]), float(ctf[0, 1]), out_c)
     return out_p, out_c

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryoscape.data.particle_rules import (common_stack_box, pixel_sizes, relative_to, rescale_to_stacks,
-                                           resolve_stacks)
+from cryoscape.data.particle_rules import common_stack_box, pixel_sizes, relative_to, rescale_to_stacks, resolve_stacks
 from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.io import cs as csio
@@ -23,6 +22,7 @@ log = logging.getLogger("cryoscape")
 
 def load_cs(path: Path, datadir, apix, check_stacks, default_box, default_apix) -> ParticleTable:
     rec = csio.read_cs(path)
+    fields = rec.dtype.names or ()
     csio.require_fields(rec, csio.BLOB_FIELDS, path, "image")
     n = len(rec)
     names = csio.blob_path_strings(rec)
@@ -30,42 +30,55 @@ def load_cs(path: Path, datadir, apix, check_stacks, default_box, default_apix) 
     image_paths, infos = resolve_stacks(names, indices, path, datadir, check_stacks)
     stack_box = common_stack_box(infos, path)
 
-    if "blob/shape" in rec.dtype.names:
+    if "blob/shape" in fields:
         box = int(np.asarray(rec["blob/shape"]).reshape(n, -1)[0, 0])
     else:
         box = stack_box if stack_box is not None else default_box
         if box is None:
             raise InputError(f"cryoSPARC file {path} has no blob/shape and its stacks cannot be read; pass -D")
-    file_apix = rec["blob/psize_A"] if "blob/psize_A" in rec.dtype.names else None
+    file_apix = rec["blob/psize_A"] if "blob/psize_A" in fields else None
     apix_arr = pixel_sizes(n, apix, file_apix, default_apix, f"cryoSPARC file {path} has no blob/psize_A")
 
     rotations = shifts_A = None
-    if csio.POSE_FIELD in rec.dtype.names:
+    if csio.POSE_FIELD in fields:
         rotations = csio.cs_pose_to_rotations(rec[csio.POSE_FIELD])
-        if csio.SHIFT_FIELD in rec.dtype.names:
+        if csio.SHIFT_FIELD in fields:
             shifts_A = rec[csio.SHIFT_FIELD].astype(np.float64) * apix_arr[:, None]
         else:
             shifts_A = np.zeros((n, 2))
     box, apix_arr = rescale_to_stacks(box, stack_box, apix_arr, path, "blob/shape")
 
     ctf = None
-    if all(f in rec.dtype.names for f in csio.CTF_FIELDS):
+    if all(f in fields for f in csio.CTF_FIELDS):
+
         def get(name, scale=1.0):
-            return rec[name].astype(np.float64) * scale if name in rec.dtype.names else np.zeros(n)
+            return rec[name].astype(np.float64) * scale if name in fields else np.zeros(n)
 
         ctf = CTFParams(
-            defocus_u_A=get("ctf/df1_A"), defocus_v_A=get("ctf/df2_A"),
-            astig_angle_deg=np.rad2deg(get("ctf/df_angle_rad")), voltage_kV=get("ctf/accel_kv"),
-            cs_mm=get("ctf/cs_mm"), amplitude_contrast=get("ctf/amp_contrast"),
-            phase_shift_deg=np.rad2deg(get("ctf/phase_shift_rad")), bfactor_A2=get("ctf/bfactor"),
+            defocus_u_A=get("ctf/df1_A"),
+            defocus_v_A=get("ctf/df2_A"),
+            astig_angle_deg=np.rad2deg(get("ctf/df_angle_rad")),
+            voltage_kV=get("ctf/accel_kv"),
+            cs_mm=get("ctf/cs_mm"),
+            amplitude_contrast=get("ctf/amp_contrast"),
+            phase_shift_deg=np.rad2deg(get("ctf/phase_shift_rad")),
+            bfactor_A2=get("ctf/bfactor"),
         )
-    return ParticleTable(image_paths=image_paths, image_indices=indices, box_size=box, apix=apix_arr,
-                         rotations=rotations, shifts_A=shifts_A, ctf=ctf, metadata=_records_to_frame(rec))
+    return ParticleTable(
+        image_paths=image_paths,
+        image_indices=indices,
+        box_size=box,
+        apix=apix_arr,
+        rotations=rotations,
+        shifts_A=shifts_A,
+        ctf=ctf,
+        metadata=_records_to_frame(rec),
+    )
 
 
 def _records_to_frame(rec: np.ndarray) -> pd.DataFrame:
     cols = {}
-    for name in rec.dtype.names:
+    for name in rec.dtype.names or ():
         values = rec[name]
         if values.ndim > 1:
             obj = np.empty(len(values), dtype=object)

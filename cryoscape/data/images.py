@@ -112,8 +112,12 @@ class ImageSource:
             self._load_all()
 
     @classmethod
-    def from_table(cls, table: ParticleTable, lazy: bool = True, invert: bool = False, check_finite: bool = True) -> "ImageSource":
-        return cls(table.image_paths, table.image_indices, table.box_size, lazy=lazy, invert=invert, check_finite=check_finite)
+    def from_table(
+        cls, table: ParticleTable, lazy: bool = True, invert: bool = False, check_finite: bool = True
+    ) -> ImageSource:
+        return cls(
+            table.image_paths, table.image_indices, table.box_size, lazy=lazy, invert=invert, check_finite=check_finite
+        )
 
     def __len__(self) -> int:
         return len(self.image_indices)
@@ -236,7 +240,9 @@ def _batches(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool)
     return [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
 
 
-def iterate_batches(n: int, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> Iterator[np.ndarray]:
+def iterate_batches(
+    n: int, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False
+) -> Iterator[np.ndarray]:
     """Yield int64 index arrays covering ``range(n)`` once, ``batch_size`` at a time.
 
     With ``shuffle`` the order is a permutation drawn from ``seed``; ``drop_last`` drops a final
@@ -254,8 +260,16 @@ class ParticleBatchSampler:
     one process would (a final batch smaller than ``world_size`` is dropped).
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if not 0 <= rank < world_size:
             raise InputError(f"rank {rank} is outside a world of size {world_size}")
         if batch_size < world_size:
@@ -302,17 +316,22 @@ class ParticleImageDataset:
         return torch.from_numpy(self.source.get(indices)), torch.from_numpy(indices)
 
 
-def make_dataloader(source: ImageSource, batch_size: int, shuffle: bool = True, seed: int = 0,
-                    drop_last: bool = False, num_workers: int = 0, **kwargs):
-    """A ``torch.utils.data.DataLoader`` yielding ``(images (B, D, D), indices (B,))`` batches."""
-    from torch.utils.data import DataLoader
+def make_dataloader(source: ImageSource, sampler: ParticleBatchSampler, num_workers: int = 0):
+    """A ``torch.utils.data.DataLoader`` yielding ``(images (B, D, D), indices (B,))`` batches in the
+    order of ``sampler``; workers stay alive between epochs."""
+    from typing import cast  # noqa: PLC0415
 
-    sampler = ParticleBatchSampler(len(source), batch_size, shuffle, seed, drop_last)
-    return DataLoader(ParticleImageDataset(source), sampler=sampler, batch_size=None,
-                      num_workers=num_workers, **kwargs)
+    from torch.utils.data import DataLoader, Dataset  # noqa: PLC0415
+
+    dataset = cast(Dataset, ParticleImageDataset(source))  # a map-style dataset, duck-typed
+    return DataLoader(
+        dataset, sampler=sampler, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0
+    )
 
 
-def iterate_chunks(source: ImageSource, chunk_size: int = 1000, desc: str = "images") -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iterate_chunks(
+    source: ImageSource, chunk_size: int = 1000, desc: str = "images"
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Stream all particles in table order: yields ``(indices (B,), images (B, D, D))`` chunks,
     with a tqdm progress bar (hidden when not on a terminal)."""
     from tqdm.auto import tqdm
@@ -330,8 +349,9 @@ def iterate_chunks(source: ImageSource, chunk_size: int = 1000, desc: str = "ima
 # helpers of the preprocessing commands
 
 
-def table_on_new_stack(table: ParticleTable, stack_path: str | Path, box_size: int | None = None,
-                       apix: np.ndarray | None = None) -> ParticleTable:
+def table_on_new_stack(
+    table: ParticleTable, stack_path: str | Path, box_size: int | None = None, apix: np.ndarray | None = None
+) -> ParticleTable:
     """A copy of ``table`` whose particle i is image i of the (new) stack ``stack_path``.
 
     ``box_size`` (pixels) and ``apix`` (Å, (N,) or scalar) replace the table's when given; poses,
@@ -387,5 +407,7 @@ def normalize_background(images: np.ndarray, first_index: int = 0) -> np.ndarray
     mean, std = bg.mean(axis=1), bg.std(axis=1)
     flat = ~(std > 0)
     if flat.any():
-        raise InputError(f"particle {first_index + int(np.flatnonzero(flat)[0])} has a constant background; cannot normalize it")
+        raise InputError(
+            f"particle {first_index + int(np.flatnonzero(flat)[0])} has a constant background; cannot normalize it"
+        )
     return ((images - mean[:, None, None]) / std[:, None, None]).astype(np.float32)

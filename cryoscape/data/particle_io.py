@@ -32,8 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoscape.data.cryodrgn_files import (apply_ctf_pickle, apply_pose_pickle, cryodrgn_arrays, export_cryodrgn,
-                                           load_stack, load_stacks)
+from cryoscape.data.cryodrgn_files import (
+    apply_ctf_pickle,
+    apply_pose_pickle,
+    cryodrgn_arrays,
+    export_cryodrgn,
+    load_stack,
+    load_stacks,
+)
 from cryoscape.data.cryosparc_cs import load_cs, save_cs
 from cryoscape.data.particles import ParticleTable
 from cryoscape.data.relion_star import STAR_CTF_REQUIRED, load_star, save_star
@@ -94,7 +100,13 @@ def load_particles(
             f"particle file {path} has no CTF parameters (needs {', '.join('_' + c for c in STAR_CTF_REQUIRED)} "
             "in a .star, ctf/* fields in a .cs, or a --ctf pickle)"
         )
-    log.info("read %d particles from %s (box %d px, %.4g Å/px%s%s)", len(table), path, table.box_size,
-             float(np.median(table.apix)), ", poses" if table.rotations is not None else "",
-             ", CTF" if table.ctf is not None else "")
+    log.info(
+        "read %d particles from %s (box %d px, %.4g Å/px%s%s)",
+        len(table),
+        path,
+        table.box_size,
+        float(np.median(table.apix)),
+        ", poses" if table.rotations is not None else "",
+        ", CTF" if table.ctf is not None else "",
+    )
     return table

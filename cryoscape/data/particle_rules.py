@@ -13,14 +13,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cryoscape.errors import InputError
 
 log = logging.getLogger("cryoscape")
 
 
-def pixel_sizes(n: int, override: float | None, from_file: np.ndarray | None, default: float | None,
-                missing: str) -> np.ndarray:
+def pixel_sizes(
+    n: int, override: float | None, from_file: ArrayLike | None, default: float | None, missing: str
+) -> np.ndarray:
     """(n,) pixel sizes in Å: ``override`` (--apix) if given, else the file's, else ``default``;
     InputError with ``missing`` (what the file lacks) when none is known."""
     if override is not None:
@@ -32,15 +34,23 @@ def pixel_sizes(n: int, override: float | None, from_file: np.ndarray | None, de
     raise InputError(f"{missing}; pass --apix")
 
 
-def rescale_to_stacks(box: int, stack_box: int | None, apix: np.ndarray, source: Path,
-                      field: str) -> tuple[int, np.ndarray]:
+def rescale_to_stacks(
+    box: int, stack_box: int | None, apix: np.ndarray, source: Path, field: str
+) -> tuple[int, np.ndarray]:
     """(box, apix) of the stored images: when the stacks are ``stack_box`` pixels but the file says
     ``box`` (``field``), the stacks were downsampled after it was written: Å values are kept and the
     pixel size scaled by box/stack_box."""
     if stack_box is None or stack_box == box:
         return box, apix
-    log.warning("%s: %s is %d but the stacks are %d px; pixel size scaled by %d/%d", source, field, box, stack_box,
-                box, stack_box)
+    log.warning(
+        "%s: %s is %d but the stacks are %d px; pixel size scaled by %d/%d",
+        source,
+        field,
+        box,
+        stack_box,
+        box,
+        stack_box,
+    )
     return stack_box, apix * box / stack_box
 
 

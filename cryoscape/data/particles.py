@@ -45,7 +45,7 @@ class CTFParams:
     def __len__(self) -> int:
         return len(self.defocus_u_A)
 
-    def subset(self, index) -> "CTFParams":
+    def subset(self, index) -> CTFParams:
         return CTFParams(**{f.name: np.asarray(getattr(self, f.name))[index] for f in fields(self)})
 
     def as_dict(self) -> dict[str, np.ndarray]:
@@ -56,10 +56,18 @@ class CTFParams:
         return CTF.of(**{k: torch.from_numpy(v[index]) for k, v in self.as_dict().items()}, device=device)
 
     @classmethod
-    def constant(cls, n: int, **values: float) -> "CTFParams":
+    def constant(cls, n: int, **values: float) -> CTFParams:
         """N copies of one set of values; unspecified ones get typical defaults (300 kV, 2.7 mm, 0.1)."""
-        defaults = dict(defocus_u_A=15000.0, defocus_v_A=15000.0, astig_angle_deg=0.0, voltage_kV=300.0,
-                        cs_mm=2.7, amplitude_contrast=0.1, phase_shift_deg=0.0, bfactor_A2=0.0)
+        defaults = dict(
+            defocus_u_A=15000.0,
+            defocus_v_A=15000.0,
+            astig_angle_deg=0.0,
+            voltage_kV=300.0,
+            cs_mm=2.7,
+            amplitude_contrast=0.1,
+            phase_shift_deg=0.0,
+            bfactor_A2=0.0,
+        )
         defaults.update(values)
         return cls(**{k: np.full(n, float(v)) for k, v in defaults.items()})
 
@@ -98,10 +106,13 @@ class ParticleTable:
         apix = torch.from_numpy(np.asarray(self.apix, dtype=np.float64)[index]).to(device)
         return self.ctf.select(index, device).images(self.box_size, apix)
 
-    def subset(self, index) -> "ParticleTable":
+    def subset(self, index) -> ParticleTable:
         """Rows selected by an integer index array or boolean mask (order kept as given)."""
         index = np.asarray(index)
-        pick = (lambda a: None if a is None else np.asarray(a)[index])
+
+        def pick(a):
+            return None if a is None else np.asarray(a)[index]
+
         meta = self.metadata.iloc[index].reset_index(drop=True) if len(self.metadata) else self.metadata
         return replace(
             self,

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryoscape.data.particle_rules import (common_stack_box, pixel_sizes, relative_to, rescale_to_stacks,
-                                           resolve_stacks)
+from cryoscape.data.particle_rules import common_stack_box, pixel_sizes, relative_to, rescale_to_stacks, resolve_stacks
 from cryoscape.data.particles import CTFParams, ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.io import star as stario
@@ -44,9 +43,13 @@ def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix
         box = int(sizes[0])
     stack_box = common_stack_box(infos, path)
 
-    apix_arr = pixel_sizes(n, apix, _star_apix(df), default_apix,
-                           f"star file {path} gives no pixel size (_rlnImagePixelSize or _rlnDetectorPixelSize "
-                           "and _rlnMagnification)")
+    apix_arr = pixel_sizes(
+        n,
+        apix,
+        _star_apix(df),
+        default_apix,
+        f"star file {path} gives no pixel size (_rlnImagePixelSize or _rlnDetectorPixelSize and _rlnMagnification)",
+    )
 
     if box is None:
         box = stack_box if stack_box is not None else default_box
@@ -68,8 +71,14 @@ def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix
         if shifts_A is None:
             shifts_A = np.zeros((n, 2))
     return ParticleTable(
-        image_paths=image_paths, image_indices=indices, box_size=int(box), apix=apix_arr,
-        rotations=rotations, shifts_A=shifts_A, ctf=_star_ctf(df), metadata=df,
+        image_paths=image_paths,
+        image_indices=indices,
+        box_size=int(box),
+        apix=apix_arr,
+        rotations=rotations,
+        shifts_A=shifts_A,
+        ctf=_star_ctf(df),
+        metadata=df,
     )
 
 
@@ -77,7 +86,11 @@ def _star_apix(df: pd.DataFrame) -> np.ndarray | None:
     if "rlnImagePixelSize" in df.columns:
         return df["rlnImagePixelSize"].to_numpy(dtype=np.float64)
     if "rlnDetectorPixelSize" in df.columns and "rlnMagnification" in df.columns:
-        return df["rlnDetectorPixelSize"].to_numpy(dtype=np.float64) * 1e4 / df["rlnMagnification"].to_numpy(dtype=np.float64)
+        return (
+            df["rlnDetectorPixelSize"].to_numpy(dtype=np.float64)
+            * 1e4
+            / df["rlnMagnification"].to_numpy(dtype=np.float64)
+        )
     return None
 
 
@@ -150,13 +163,13 @@ def save_star(path: str | Path, table: ParticleTable, force: bool = False) -> Pa
     if "rlnImageDimensionality" not in df.columns:
         df["rlnImageDimensionality"] = 2
     if table.ctf is not None:
-        c = table.ctf.as_dict()
-        df["rlnDefocusU"], df["rlnDefocusV"] = c["defocus_u_A"], c["defocus_v_A"]
-        df["rlnDefocusAngle"], df["rlnPhaseShift"] = c["astig_angle_deg"], c["phase_shift_deg"]
-        df["rlnVoltage"], df["rlnSphericalAberration"] = c["voltage_kV"], c["cs_mm"]
-        df["rlnAmplitudeContrast"] = c["amplitude_contrast"]
-        if "rlnCtfBfactor" in df.columns or np.any(c["bfactor_A2"] != 0):
-            df["rlnCtfBfactor"] = c["bfactor_A2"]
+        ctf = table.ctf.as_dict()
+        df["rlnDefocusU"], df["rlnDefocusV"] = ctf["defocus_u_A"], ctf["defocus_v_A"]
+        df["rlnDefocusAngle"], df["rlnPhaseShift"] = ctf["astig_angle_deg"], ctf["phase_shift_deg"]
+        df["rlnVoltage"], df["rlnSphericalAberration"] = ctf["voltage_kV"], ctf["cs_mm"]
+        df["rlnAmplitudeContrast"] = ctf["amplitude_contrast"]
+        if "rlnCtfBfactor" in df.columns or np.any(ctf["bfactor_A2"] != 0):
+            df["rlnCtfBfactor"] = ctf["bfactor_A2"]
     particles, optics = _split_optics(df)
     stario.write_star(path, particles, optics, force=force)
     log.info("wrote %d particles in %d optics group(s) to %s", n, len(optics), path)

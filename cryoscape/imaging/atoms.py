@@ -21,7 +21,7 @@ term, so that even the sharpest term is sampled without aliasing (its transform 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -36,10 +36,10 @@ _CHUNK_TERMS = 400_000  # (image, atom-term) pairs per batched matmul in project
 
 def default_bfactor_A2(apix: float) -> float:
     """B-factor (Å²) of a Gaussian blur with σ = 1 pixel: 8π² apix²."""
-    return 8 * math.pi ** 2 * float(apix) ** 2
+    return 8 * math.pi**2 * float(apix) ** 2
 
 
-@lru_cache(maxsize=None)
+@cache
 def _element_coefficients(symbol: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     import gemmi
 
@@ -75,12 +75,13 @@ def _prepare(coords_A, elements, D, apix, bfactor_A2, center_A):
     if center.shape != (3,):
         raise InputError(f"center_A must be (3,), got {tuple(center.shape)}")
     a, b = scattering_coefficients(elements)
-    width = torch.as_tensor(b) + B                                  # (N, 5) Å²
+    width = torch.as_tensor(b) + B  # (N, 5) Å²
     return D, coords - center, torch.as_tensor(a), width
 
 
-def atoms_to_volume(coords_A, elements, D: int, apix: float, bfactor_A2: float | None = None,
-                    center_A=None) -> torch.Tensor:
+def atoms_to_volume(
+    coords_A, elements, D: int, apix: float, bfactor_A2: float | None = None, center_A=None
+) -> torch.Tensor:
     """Density map (D, D, D) float32 [z, y, x] of atoms at ``coords_A`` (N, 3) Å (x, y, z).
 
     Voxel values are ρ(voxel centre)·apix³ (see module docstring); ``bfactor_A2=None`` uses
@@ -89,31 +90,32 @@ def atoms_to_volume(coords_A, elements, D: int, apix: float, bfactor_A2: float |
     are dropped.
     """
     D, rel, a, width = _prepare(coords_A, elements, D, apix, bfactor_A2, center_A)
-    amp = a * (4 * math.pi / width) ** 1.5 * apix ** 3              # (N, 5)
-    decay = 4 * math.pi ** 2 / width * apix ** 2                    # (N, 5) per voxel²
+    amp = a * (4 * math.pi / width) ** 1.5 * apix**3  # (N, 5)
+    decay = 4 * math.pi**2 / width * apix**2  # (N, 5) per voxel²
     radius_px = math.ceil(math.sqrt(math.log(1 / _CUTOFF) / float(decay.min())))
-    offsets = torch.arange(-radius_px, radius_px + 1)               # (K,)
+    offsets = torch.arange(-radius_px, radius_px + 1)  # (K,)
     K = offsets.numel()
-    u = rel / apix + D // 2                                          # (N, 3) fractional voxel index (x, y, z)
-    flat = torch.zeros(D ** 3, dtype=torch.float64)
+    u = rel / apix + D // 2  # (N, 3) fractional voxel index (x, y, z)
+    flat = torch.zeros(D**3, dtype=torch.float64)
     for s in range(0, u.shape[0], _CHUNK_ATOMS):
-        uc = u[s:s + _CHUNK_ATOMS]
+        uc = u[s : s + _CHUNK_ATOMS]
         n = uc.shape[0]
-        vox = torch.round(uc).long()[:, :, None] + offsets           # (n, 3, K) voxel index per axis
+        vox = torch.round(uc).long()[:, :, None] + offsets  # (n, 3, K) voxel index per axis
         # Gaussians are separable: exp(-c d²) = Π_axis exp(-c d_axis²); factors (n, 5, K) per axis.
-        g = torch.exp(-decay[s:s + n, :, None, None] * (vox[:, None] - uc[:, None, :, None]) ** 2)
-        g = g * ((vox >= 0) & (vox < D))[:, None]                     # voxels outside the box get 0
+        g = torch.exp(-decay[s : s + n, :, None, None] * (vox[:, None] - uc[:, None, :, None]) ** 2)
+        g = g * ((vox >= 0) & (vox < D))[:, None]  # voxels outside the box get 0
         gx, gy, gz = g.unbind(2)
-        zy = ((amp[s:s + n, :, None] * gz)[..., :, None] * gy[..., None, :]).reshape(n, 5, K * K)
-        val = torch.bmm(zy.transpose(1, 2), gx)                       # (n, K·K, K) [z, y, x]
-        p = vox.clamp(0, D - 1)                                      # clamped voxels carry 0
+        zy = ((amp[s : s + n, :, None] * gz)[..., :, None] * gy[..., None, :]).reshape(n, 5, K * K)
+        val = torch.bmm(zy.transpose(1, 2), gx)  # (n, K·K, K) [z, y, x]
+        p = vox.clamp(0, D - 1)  # clamped voxels carry 0
         idx = (p[:, 2, :, None, None] * D + p[:, 1, None, :, None]) * D + p[:, 0, None, None, :]
         flat.index_add_(0, idx.reshape(-1), val.reshape(-1))
     return flat.reshape(D, D, D).to(torch.float32)
 
 
-def project_atoms(coords_A, elements, rotations: torch.Tensor, D: int, apix: float,
-                  bfactor_A2: float | None = None, center_A=None) -> torch.Tensor:
+def project_atoms(
+    coords_A, elements, rotations: torch.Tensor, D: int, apix: float, bfactor_A2: float | None = None, center_A=None
+) -> torch.Tensor:
     """Analytic projections (B, D, D) float32 [y, x] of the atoms for poses ``rotations`` (B, 3, 3).
 
     Pixel values are apix² ∫ρ dz at pixel centres: each term projects to the 2D Gaussian
@@ -123,15 +125,15 @@ def project_atoms(coords_A, elements, rotations: torch.Tensor, D: int, apix: flo
     check_rotations(rotations)
     D, rel, a, width = _prepare(coords_A, elements, D, apix, bfactor_A2, center_A)
     R = rotations.to(torch.float64)
-    pos = torch.einsum("bij,nj->bni", R, rel)[..., :2] / apix        # (B, N, 2) pixels from the origin
-    amp = (a * (4 * math.pi / width) * apix ** 2).reshape(-1)       # (N·5,)
-    decay = (4 * math.pi ** 2 / width * apix ** 2).reshape(-1)      # (N·5,) per pixel²
+    pos = torch.einsum("bij,nj->bni", R, rel)[..., :2] / apix  # (B, N, 2) pixels from the origin
+    amp = (a * (4 * math.pi / width) * apix**2).reshape(-1)  # (N·5,)
+    decay = (4 * math.pi**2 / width * apix**2).reshape(-1)  # (N·5,) per pixel²
     grid = torch.arange(D, dtype=torch.float64) - D // 2
     out = torch.empty(R.shape[0], D, D, dtype=torch.float32)
     step = max(1, _CHUNK_TERMS // amp.numel())
     for s in range(0, R.shape[0], step):
-        p = pos[s:s + step].repeat_interleave(5, dim=1)               # (b, N·5, 2)
-        gx = torch.exp(-decay[:, None] * (grid - p[..., 0:1]) ** 2)   # (b, M, D) along x
+        p = pos[s : s + step].repeat_interleave(5, dim=1)  # (b, N·5, 2)
+        gx = torch.exp(-decay[:, None] * (grid - p[..., 0:1]) ** 2)  # (b, M, D) along x
         gy = torch.exp(-decay[:, None] * (grid - p[..., 1:2]) ** 2) * amp[:, None]
-        out[s:s + step] = torch.matmul(gy.transpose(1, 2), gx).to(torch.float32)  # [y, x]
+        out[s : s + step] = torch.matmul(gy.transpose(1, 2), gx).to(torch.float32)  # [y, x]
     return out

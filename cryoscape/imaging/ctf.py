@@ -22,6 +22,7 @@ from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_box_size
 from cryoscape.imaging.grids import frequency_grid_2d
 
+
 def electron_wavelength_A(voltage_kV: torch.Tensor) -> torch.Tensor:
     """Relativistic electron wavelength in Å for an accelerating voltage in kV."""
     V = voltage_kV * 1e3
@@ -45,10 +46,11 @@ def _ctf(s2: torch.Tensor, cos2a: torch.Tensor, sin2a: torch.Tensor, p: dict[str
     lam = electron_wavelength_A(p["voltage_kV"])
     ang = 2 * torch.deg2rad(p["astig_angle_deg"])
     astig = p["defocus_u_A"] - p["defocus_v_A"]
-    defocus = 0.5 * (p["defocus_u_A"] + p["defocus_v_A"]
-                     + (astig * torch.cos(ang)) * cos2a + (astig * torch.sin(ang)) * sin2a)
+    defocus = 0.5 * (
+        p["defocus_u_A"] + p["defocus_v_A"] + (astig * torch.cos(ang)) * cos2a + (astig * torch.sin(ang)) * sin2a
+    )
     cs = p["cs_mm"] * 1e7
-    gamma = 2 * math.pi * (-0.5 * defocus * lam * s2 + 0.25 * cs * lam ** 3 * s2 ** 2)
+    gamma = 2 * math.pi * (-0.5 * defocus * lam * s2 + 0.25 * cs * lam**3 * s2**2)
     gamma = gamma - (torch.deg2rad(p["phase_shift_deg"]) + torch.asin(p["amplitude_contrast"]))
     ctf = -torch.sin(gamma)
     bfactor = p["bfactor_A2"]
@@ -59,9 +61,9 @@ def _ctf(s2: torch.Tensor, cos2a: torch.Tensor, sin2a: torch.Tensor, p: dict[str
 
 def _double_angle(kx: torch.Tensor, ky: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """cos 2α and sin 2α of the frequency direction α = atan2(ky, kx) (1 and 0 at the origin)."""
-    r2 = kx ** 2 + ky ** 2
+    r2 = kx**2 + ky**2
     safe = torch.where(r2 > 0, r2, torch.ones_like(r2))
-    return torch.where(r2 > 0, (kx ** 2 - ky ** 2) / safe, 1.0), 2 * kx * ky / safe
+    return torch.where(r2 > 0, (kx**2 - ky**2) / safe, 1.0), 2 * kx * ky / safe
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,29 @@ class CTF:
     bfactor_A2: torch.Tensor
 
     @classmethod
-    def of(cls, defocus_u_A, defocus_v_A, astig_angle_deg=0.0, voltage_kV=300.0, cs_mm=2.7,
-           amplitude_contrast=0.1, phase_shift_deg=0.0, bfactor_A2=0.0, device=None) -> "CTF":
+    def of(
+        cls,
+        defocus_u_A,
+        defocus_v_A,
+        astig_angle_deg=0.0,
+        voltage_kV=300.0,
+        cs_mm=2.7,
+        amplitude_contrast=0.1,
+        phase_shift_deg=0.0,
+        bfactor_A2=0.0,
+        device=None,
+    ) -> CTF:
         """Validated parameters: each a scalar (shared) or a (B,) tensor/array; scalars broadcast to B."""
-        values = dict(defocus_u_A=defocus_u_A, defocus_v_A=defocus_v_A, astig_angle_deg=astig_angle_deg,
-                      voltage_kV=voltage_kV, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
-                      phase_shift_deg=phase_shift_deg, bfactor_A2=0.0 if bfactor_A2 is None else bfactor_A2)
+        values = dict(
+            defocus_u_A=defocus_u_A,
+            defocus_v_A=defocus_v_A,
+            astig_angle_deg=astig_angle_deg,
+            voltage_kV=voltage_kV,
+            cs_mm=cs_mm,
+            amplitude_contrast=amplitude_contrast,
+            phase_shift_deg=phase_shift_deg,
+            bfactor_A2=0.0 if bfactor_A2 is None else bfactor_A2,
+        )
         params = {k: _as_batch(k, v, device) for k, v in values.items()}
         sizes = {len(v) for v in params.values()} - {1}
         if len(sizes) > 1:
@@ -116,7 +135,7 @@ class CTF:
         f = freqs_A.to(torch.float64)
         cos2a, sin2a = _double_angle(f[..., 0], f[..., 1])
         params = {k: v.to(f.device) for k, v in self._params(freqs_A.ndim - 1).items()}
-        return _ctf((f ** 2).sum(-1), cos2a, sin2a, params).to(freqs_A.dtype)
+        return _ctf((f**2).sum(-1), cos2a, sin2a, params).to(freqs_A.dtype)
 
     def images(self, D: int, apix_A, dtype=torch.float32) -> torch.Tensor:
         """(B, D, D) CTFs on the centred D×D Fourier grid of images with pixel sizes ``apix_A`` (B,) or
@@ -127,7 +146,7 @@ class CTF:
         if bool((apix <= 0).any()):
             raise InputError("apix must be positive")
         k = frequency_grid_2d(D, device=device, dtype=torch.float64)
-        s2 = (k ** 2).sum(-1) / apix[:, None, None] ** 2
+        s2 = (k**2).sum(-1) / apix[:, None, None] ** 2
         cos2a, sin2a = _double_angle(k[..., 0], k[..., 1])
         return _ctf(s2, cos2a, sin2a, self._params(2)).to(dtype)
 

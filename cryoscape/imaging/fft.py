@@ -78,7 +78,7 @@ def fourier_crop_2d(images_ft: torch.Tensor, new_size: int) -> torch.Tensor:
     D = check_square(images_ft, 2, "images_ft")
     d = _check_new_size(D, new_size, crop=True)
     lo = D // 2 - d // 2
-    return images_ft[..., lo:lo + d, lo:lo + d]
+    return images_ft[..., lo : lo + d, lo : lo + d]
 
 
 def fourier_pad_2d(images_ft: torch.Tensor, new_size: int) -> torch.Tensor:
@@ -90,7 +90,7 @@ def fourier_pad_2d(images_ft: torch.Tensor, new_size: int) -> torch.Tensor:
     n = _check_new_size(D, new_size, crop=False)
     lo = n // 2 - D // 2
     out = images_ft.new_zeros(images_ft.shape[:-2] + (n, n))
-    out[..., lo:lo + D, lo:lo + D] = images_ft
+    out[..., lo : lo + D, lo : lo + D] = images_ft
     return out
 
 
@@ -114,5 +114,5 @@ def downsample_volume(volume: torch.Tensor, new_size: int) -> torch.Tensor:
     D = check_square(volume, 3, "volume")
     d = _check_new_size(D, new_size, crop=True)
     lo = D // 2 - d // 2
-    cropped = fft3_center(volume)[lo:lo + d, lo:lo + d, lo:lo + d]
+    cropped = fft3_center(volume)[lo : lo + d, lo : lo + d, lo : lo + d]
     return ifft3_center(cropped).real * (d / D) ** 3

@@ -36,8 +36,9 @@ def transfer(slices: torch.Tensor, ctf: torch.Tensor | None) -> torch.Tensor:
     return slices if ctf is None else slices * ctf
 
 
-def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None,
-                    window: torch.Tensor | None = None) -> torch.Tensor:
+def centred_hartley(
+    images: torch.Tensor, shifts_px: torch.Tensor | None, window: torch.Tensor | None = None
+) -> torch.Tensor:
     """(B, D, D) real images -> Hartley transforms (B, D, D) of the images (times the real-space
     ``window`` (D, D), if any) translated by +shift (pixels, RELION origin: this centres the particle)."""
     ft = fft2_center(images if window is None else images * window)
@@ -46,8 +47,9 @@ def centred_hartley(images: torch.Tensor, shifts_px: torch.Tensor | None,
     return ft.real - ft.imag
 
 
-def adjoint_images(images: torch.Tensor, shifts_px: torch.Tensor | None,
-                   ctf: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def adjoint_images(
+    images: torch.Tensor, shifts_px: torch.Tensor | None, ctf: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The adjoint of shift ∘ CTF on real images (B, D, D): (CTF · FT of the images translated by
     +shift (B, D, D) complex, the weights CTF² (B, D, D)) for Fourier backprojection (ones without CTF)."""
     image_ft = fft2_center(images)
@@ -83,12 +85,12 @@ def prepare_volume(volume: torch.Tensor, oversample: int = 2) -> PreparedVolume:
     N = D * oversample
     lo = N // 2 - D // 2
     padded = torch.zeros((N, N, N), dtype=torch.float32, device=volume.device)
-    padded[lo:lo + D, lo:lo + D, lo:lo + D] = volume
+    padded[lo : lo + D, lo : lo + D, lo : lo + D] = volume
     padded = padded / trilinear_kernel_ft(N, device=volume.device)
     return PreparedVolume(volume_ft=fft3_center(padded), D=D, oversample=oversample)
 
 
-_CHUNK_PIXELS = 2 ** 24  # oversampled slice pixels held at once (~130 MB of complex64)
+_CHUNK_PIXELS = 2**24  # oversampled slice pixels held at once (~130 MB of complex64)
 
 
 def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
@@ -99,13 +101,14 @@ def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
     out = torch.empty((rotations.shape[0], D, D), dtype=torch.float32, device=prepared.volume_ft.device)
     step = max(1, _CHUNK_PIXELS // (N * N))
     for start in range(0, rotations.shape[0], step):
-        slices = extract_central_slices(prepared.volume_ft, rotations[start:start + step])
-        out[start:start + step] = ifft2_center(slices).real[:, lo:lo + D, lo:lo + D]
+        slices = extract_central_slices(prepared.volume_ft, rotations[start : start + step])
+        out[start : start + step] = ifft2_center(slices).real[:, lo : lo + D, lo : lo + D]
     return out
 
 
-def apply_ctf_and_shift(projections: torch.Tensor, shifts_px: torch.Tensor | None,
-                        ctf: torch.Tensor | None) -> torch.Tensor:
+def apply_ctf_and_shift(
+    projections: torch.Tensor, shifts_px: torch.Tensor | None, ctf: torch.Tensor | None
+) -> torch.Tensor:
     """Images from centred projections: multiply by ``ctf`` (B, D, D) (RELION sign) and translate by
     −shift (RELION origin convention: the particle sits at −origin, and +origin re-centres it)."""
     image_ft = transfer(fft2_center(projections), ctf)
@@ -114,7 +117,11 @@ def apply_ctf_and_shift(projections: torch.Tensor, shifts_px: torch.Tensor | Non
     return ifft2_center(image_ft).real
 
 
-def render_images(prepared: PreparedVolume, rotations: torch.Tensor, shifts_px: torch.Tensor | None = None,
-                  ctf: torch.Tensor | None = None) -> torch.Tensor:
+def render_images(
+    prepared: PreparedVolume,
+    rotations: torch.Tensor,
+    shifts_px: torch.Tensor | None = None,
+    ctf: torch.Tensor | None = None,
+) -> torch.Tensor:
     """(B, D, D) noise-free images of a volume at the given poses (the full forward model)."""
     return apply_ctf_and_shift(project(prepared, rotations), shifts_px, ctf)

@@ -82,8 +82,7 @@ def fourier_disk_mask(D: int, device=None, radius_px: int | None = None) -> torc
     return mask
 
 
-def soft_circular_mask(D: int, radius_px: float, edge_px: float, device=None,
-                       dtype=torch.float32) -> torch.Tensor:
+def soft_circular_mask(D: int, radius_px: float, edge_px: float, device=None, dtype=torch.float32) -> torch.Tensor:
     """(D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px pixels, then 0."""
     return _soft(_radius_2d(D, device), radius_px, edge_px, dtype)
 
@@ -94,7 +93,6 @@ def spherical_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
     return _radius_3d(D, device) <= radius_px
 
 
-def soft_spherical_mask(D: int, radius_px: float, edge_px: float, device=None,
-                        dtype=torch.float32) -> torch.Tensor:
+def soft_spherical_mask(D: int, radius_px: float, edge_px: float, device=None, dtype=torch.float32) -> torch.Tensor:
     """(D, D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px, then 0."""
     return _soft(_radius_3d(D, device), radius_px, edge_px, dtype)

@@ -34,7 +34,7 @@ def _to_torch(x, last: tuple[int, ...], name: str) -> tuple[torch.Tensor, bool]:
     t = torch.from_numpy(np.asarray(x, dtype=np.float64)) if is_numpy else x
     if not t.is_floating_point():
         t = t.double()
-    if t.shape[t.ndim - len(last):] != last:
+    if t.shape[t.ndim - len(last) :] != last:
         raise InputError(f"{name} must have shape (..., {', '.join(map(str, last))}), got {tuple(t.shape)}")
     return t, is_numpy
 
@@ -105,14 +105,20 @@ def _matrix_to_quaternion(A: torch.Tensor) -> torch.Tensor:
     a00, a01, a02 = A[..., 0, 0], A[..., 0, 1], A[..., 0, 2]
     a10, a11, a12 = A[..., 1, 0], A[..., 1, 1], A[..., 1, 2]
     a20, a21, a22 = A[..., 2, 0], A[..., 2, 1], A[..., 2, 2]
-    two_abs = torch.sqrt(torch.stack([1 + a00 + a11 + a22, 1 + a00 - a11 - a22,
-                                      1 - a00 + a11 - a22, 1 - a00 - a11 + a22], -1).clamp_min(0.0))
-    candidates = torch.stack([
-        torch.stack([two_abs[..., 0] ** 2, a21 - a12, a02 - a20, a10 - a01], -1),
-        torch.stack([a21 - a12, two_abs[..., 1] ** 2, a10 + a01, a02 + a20], -1),
-        torch.stack([a02 - a20, a10 + a01, two_abs[..., 2] ** 2, a12 + a21], -1),
-        torch.stack([a10 - a01, a20 + a02, a21 + a12, two_abs[..., 3] ** 2], -1),
-    ], -2) / (2 * two_abs.clamp_min(1e-3)[..., None])
+    two_abs = torch.sqrt(
+        torch.stack([1 + a00 + a11 + a22, 1 + a00 - a11 - a22, 1 - a00 + a11 - a22, 1 - a00 - a11 + a22], -1).clamp_min(
+            0.0
+        )
+    )
+    candidates = torch.stack(
+        [
+            torch.stack([two_abs[..., 0] ** 2, a21 - a12, a02 - a20, a10 - a01], -1),
+            torch.stack([a21 - a12, two_abs[..., 1] ** 2, a10 + a01, a02 + a20], -1),
+            torch.stack([a02 - a20, a10 + a01, two_abs[..., 2] ** 2, a12 + a21], -1),
+            torch.stack([a10 - a01, a20 + a02, a21 + a12, two_abs[..., 3] ** 2], -1),
+        ],
+        -2,
+    ) / (2 * two_abs.clamp_min(1e-3)[..., None])
     best = two_abs.argmax(-1)
     q = torch.take_along_dim(candidates, best[..., None, None], dim=-2).squeeze(-2)
     q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
@@ -134,8 +140,9 @@ def axis_angle_to_matrix(v):
     theta = torch.linalg.vector_norm(t, dim=-1)[..., None, None]
     x, y, z = t.unbind(-1)
     zero = torch.zeros_like(x)
-    K = torch.stack([torch.stack([zero, -z, y], -1), torch.stack([z, zero, -x], -1),
-                     torch.stack([-y, x, zero], -1)], -2)
+    K = torch.stack(
+        [torch.stack([zero, -z, y], -1), torch.stack([z, zero, -x], -1), torch.stack([-y, x, zero], -1)], -2
+    )
     eye = torch.eye(3, dtype=t.dtype, device=t.device)
     a = torch.sinc(theta / math.pi)
     b = 0.5 * torch.sinc(theta / (2 * math.pi)) ** 2
@@ -151,12 +158,13 @@ def matrix_to_axis_angle(R):
     q = _matrix_to_quaternion(A)
     n = torch.linalg.vector_norm(q[..., 1:], dim=-1, keepdim=True)
     w = q[..., :1]
-    factor = torch.where(n > 1e-8, 2 * torch.atan2(n, w) / n.clamp_min(1e-300), 2 / w * (1 - n ** 2 / (3 * w ** 2)))
+    factor = torch.where(n > 1e-8, 2 * torch.atan2(n, w) / n.clamp_min(1e-300), 2 / w * (1 - n**2 / (3 * w**2)))
     return _back(factor * q[..., 1:], is_numpy)
 
 
-def random_rotations(n: int, generator: torch.Generator | None = None,
-                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def random_rotations(
+    n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """(n, 3, 3) rotation matrices drawn uniformly (Haar measure) on SO(3).
 
     Uses normalised 4D Gaussian vectors as quaternions (uniform on S³, hence Haar on SO(3)).

@@ -27,8 +27,9 @@ def _phase(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
     try:
         torch.broadcast_shapes(shifts_px.shape[:-1], images.shape[:-2])
     except RuntimeError:
-        raise InputError(f"shifts_px {tuple(shifts_px.shape)} does not broadcast with images "
-                         f"{tuple(images.shape)}") from None
+        raise InputError(
+            f"shifts_px {tuple(shifts_px.shape)} does not broadcast with images {tuple(images.shape)}"
+        ) from None
     k = frequency_grid_2d(D, device=images.device, dtype=torch.float64)
     s = shifts_px.to(device=images.device, dtype=torch.float64)
     phase = 2 * math.pi * torch.einsum("yxc,...c->...yx", k, s)

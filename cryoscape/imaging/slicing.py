@@ -36,7 +36,7 @@ def _slice_lattice(D: int, device, dtype, half_plane: bool = False) -> tuple[tor
     """
     a = torch.arange(D, device=device) - D // 2
     y, x = torch.meshgrid(a, a, indexing="ij")
-    inside = x ** 2 + y ** 2 <= (D // 2) ** 2
+    inside = x**2 + y**2 <= (D // 2) ** 2
     if half_plane:
         inside &= (y > 0) | ((y == 0) & (x >= 0))
     inside = inside.reshape(-1)
@@ -59,8 +59,9 @@ def _sample(channels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     if pad:  # padding points lie far outside the box and sample zeros
         points = torch.cat([points, points.new_full((pad, 3), 2.0 * D)])
     grid = ((points + D // 2) * (2.0 / (D - 1)) - 1.0).reshape(n, -1, 1, 1, 3)
-    out = F.grid_sample(channels.expand(n, -1, -1, -1, -1), grid, mode="bilinear",
-                        padding_mode="zeros", align_corners=True)                  # (n, C, P/n, 1, 1)
+    out = F.grid_sample(
+        channels.expand(n, -1, -1, -1, -1), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )  # (n, C, P/n, 1, 1)
     return out.transpose(0, 1).reshape(channels.shape[1], -1)[:, :P]
 
 
@@ -95,7 +96,9 @@ def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor, ove
     if volume_ft.ndim != 3:
         raise InputError(f"volume_ft must be (D, D, D), got {tuple(volume_ft.shape)}")
     if oversample < 1 or N % oversample or (N // oversample) % 2:
-        raise InputError(f"a {N}-voxel transform cannot be sampled {oversample} times more finely than even-sized images")
+        raise InputError(
+            f"a {N}-voxel transform cannot be sampled {oversample} times more finely than even-sized images"
+        )
     check_rotations(rotations)
     D = N // oversample
     real_dtype = volume_ft.real.dtype if volume_ft.is_complex() else volume_ft.dtype
@@ -104,17 +107,18 @@ def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor, ove
     R = rotations.to(device=volume_ft.device, dtype=real_dtype)
     channels = _as_channels(volume_ft)
     step = _step(coords.shape[0])
-    pieces = [_sample(channels, torch.matmul(coords, R[s:s + step]).reshape(-1, 3))
-              for s in range(0, R.shape[0], step)]
-    values = _from_channels(torch.cat(pieces, dim=1), volume_ft.is_complex())   # (B·M,)
+    pieces = [
+        _sample(channels, torch.matmul(coords, R[s : s + step]).reshape(-1, 3)) for s in range(0, R.shape[0], step)
+    ]
+    values = _from_channels(torch.cat(pieces, dim=1), volume_ft.is_complex())  # (B·M,)
     out = volume_ft.new_zeros(R.shape[0], D * D)
     out[:, flat] = values.reshape(R.shape[0], -1)
     return out.reshape(R.shape[0], D, D)
 
 
-def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
-                          weights: torch.Tensor | None = None,
-                          half_plane: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def insert_central_slices(
+    slices: torch.Tensor, rotations: torch.Tensor, D: int, weights: torch.Tensor | None = None, half_plane: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Backproject slices (B, D, D) into a centred D³ transform: the adjoint of extraction.
 
     Each slice pixel within radius D/2 is scatter-added at R_bᵀ (kx, ky, 0) with trilinear weights.
@@ -150,17 +154,20 @@ def insert_central_slices(slices: torch.Tensor, rotations: torch.Tensor, D: int,
     acc = torch.zeros(1, n_channels, D, D, D, dtype=real_dtype, device=slices.device)
     step = _step(coords.shape[0])
     for s in range(0, R.shape[0], step):
-        data = slices[s:s + step].detach().reshape(-1, D * D)[:, flat]                 # (b, M)
-        data = torch.view_as_real(data).permute(2, 0, 1) if complex_ else data[None]   # (C, b, M)
-        wts = (torch.ones_like(data[:1]) if weights is None
-               else weights[s:s + step].detach().reshape(-1, D * D)[:, flat].to(real_dtype)[None])
-        upstream = torch.cat([data, wts])                                              # (C + 1, b, M)
+        data = slices[s : s + step].detach().reshape(-1, D * D)[:, flat]  # (b, M)
+        data = torch.view_as_real(data).permute(2, 0, 1) if complex_ else data[None]  # (C, b, M)
+        wts = (
+            torch.ones_like(data[:1])
+            if weights is None
+            else weights[s : s + step].detach().reshape(-1, D * D)[:, flat].to(real_dtype)[None]
+        )
+        upstream = torch.cat([data, wts])  # (C + 1, b, M)
         if scale is not None:
             upstream = upstream * scale
         upstream = upstream.reshape(n_channels, -1)
         with torch.enable_grad():
             target = torch.zeros_like(acc, requires_grad=True)
-            sampled = _sample(target, torch.matmul(coords, R[s:s + step]).reshape(-1, 3))
+            sampled = _sample(target, torch.matmul(coords, R[s : s + step]).reshape(-1, 3))
             acc += torch.autograd.grad(sampled, target, upstream)[0]
     acc = acc[0]
     return _from_channels(acc[:-1], complex_), acc[-1]
@@ -190,6 +197,8 @@ def project_real_space(volume: torch.Tensor, rotations: torch.Tensor) -> torch.T
     coords = torch.stack([x, y, z], -1).reshape(-1, 3)  # ordered [z, y, x]
     R = rotations.to(device=volume.device, dtype=volume.dtype)
     step = _step(coords.shape[0])
-    out = [_sample(volume[None, None], torch.matmul(coords, R[s:s + step]).reshape(-1, 3))[0]
-           .reshape(-1, D, D, D).sum(1) for s in range(0, R.shape[0], step)]
+    out = [
+        _sample(volume[None, None], torch.matmul(coords, R[s : s + step]).reshape(-1, 3))[0].reshape(-1, D, D, D).sum(1)
+        for s in range(0, R.shape[0], step)
+    ]
     return torch.cat(out)

@@ -62,8 +62,9 @@ def pix2ang(nside: int, ipix) -> tuple[torch.Tensor, torch.Tensor]:
     nr = torch.where(north, jr, torch.where(south, 4 * nside - jr, torch.full_like(jr, nside)))
     nr_f = nr.double()
     z_equator = (2 * nside - jr).double() * 2.0 / (3 * nside)
-    z = torch.where(north, 1 - nr_f ** 2 / (3.0 * nside ** 2),
-                    torch.where(south, -1 + nr_f ** 2 / (3.0 * nside ** 2), z_equator))
+    z = torch.where(
+        north, 1 - nr_f**2 / (3.0 * nside**2), torch.where(south, -1 + nr_f**2 / (3.0 * nside**2), z_equator)
+    )
     kshift = torch.where(north | south, torch.zeros_like(jr), (jr - nside) & 1)
     jp = (_FACE_LON[face] * nr + ix - iy + 1 + kshift) // 2
     jp = torch.where(jp > 4 * nside, jp - 4 * nside, jp)
@@ -76,7 +77,7 @@ def pix2ang(nside: int, ipix) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _n_psi(level: int) -> int:
-    return 6 * 2 ** level
+    return 6 * 2**level
 
 
 def _psi(level: int, j: torch.Tensor) -> torch.Tensor:
@@ -86,13 +87,14 @@ def _psi(level: int, j: torch.Tensor) -> torch.Tensor:
 def hopf_to_quaternion(theta: torch.Tensor, phi: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
     """Hopf coordinates (θ, φ, ψ) (radians, same shapes) -> unit quaternions (w, x, y, z) (..., 4)."""
     c, s = torch.cos(theta / 2), torch.sin(theta / 2)
-    return torch.stack([c * torch.cos(psi / 2), c * torch.sin(psi / 2),
-                        s * torch.cos(phi + psi / 2), s * torch.sin(phi + psi / 2)], -1)
+    return torch.stack(
+        [c * torch.cos(psi / 2), c * torch.sin(psi / 2), s * torch.cos(phi + psi / 2), s * torch.sin(phi + psi / 2)], -1
+    )
 
 
 def _grid_quaternions(level: int, indices: torch.Tensor) -> torch.Tensor:
     n_psi = _n_psi(level)
-    theta, phi = pix2ang(2 ** level, indices // n_psi)
+    theta, phi = pix2ang(2**level, indices // n_psi)
     return hopf_to_quaternion(theta, phi, _psi(level, indices % n_psi))
 
 
@@ -127,8 +129,8 @@ def so3_grid_children(indices, level: int) -> torch.Tensor:
         raise InputError(f"grid index out of range [0, {so3_grid_size(level)}) at level {level}")
     n_psi, n_psi_next = _n_psi(level), _n_psi(level + 1)
     pix, j = idx // n_psi, idx % n_psi
-    pix_children = 4 * pix[:, None] + torch.arange(4)                            # (n, 4)
-    psi_children = (2 * j[:, None] + torch.arange(-5, 7)) % n_psi_next          # (n, 12)
+    pix_children = 4 * pix[:, None] + torch.arange(4)  # (n, 4)
+    psi_children = (2 * j[:, None] + torch.arange(-5, 7)) % n_psi_next  # (n, 12)
     cand = (pix_children[:, :, None] * n_psi_next + psi_children[:, None, :]).reshape(-1, 48)
     q_parent = _grid_quaternions(level, idx)[:, None, :]
     q_cand = _grid_quaternions(level + 1, cand)

@@ -26,7 +26,7 @@ from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
 from cryoscape.imaging.forward import adjoint_images
-from cryoscape.imaging.fsc import fsc, ssnr_from_half_map_fsc, shell_index_3d
+from cryoscape.imaging.fsc import FSCCurve, fsc, shell_index_3d, ssnr_from_half_map_fsc
 from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
 
 
@@ -52,7 +52,7 @@ class FourierAccumulator:
         self.weight += hermitian_complete(weight)
         self.count += len(slices)
 
-    def merged(self, other: "FourierAccumulator") -> "FourierAccumulator":
+    def merged(self, other: FourierAccumulator) -> FourierAccumulator:
         out = FourierAccumulator(self.D, self.device)
         out.data, out.weight, out.count = self.data + other.data, self.weight + other.weight, self.count + other.count
         return out
@@ -66,8 +66,11 @@ class FourierAccumulator:
         s = shells[inside]
         mean_w = torch.bincount(s, weights=self.weight[inside].double(), minlength=n)
         mean_w = mean_w / torch.bincount(s, minlength=n).clamp(min=1)
-        inv_ssnr = (torch.full((n,), floor, dtype=torch.float64, device=self.device) if ssnr is None
-                    else 1.0 / torch.as_tensor(ssnr, dtype=torch.float64, device=self.device))
+        inv_ssnr = (
+            torch.full((n,), floor, dtype=torch.float64, device=self.device)
+            if ssnr is None
+            else 1.0 / torch.as_tensor(ssnr, dtype=torch.float64, device=self.device)
+        )
         lam = torch.zeros((self.D,) * 3, dtype=torch.float64, device=self.device)
         lam[inside] = (mean_w * inv_ssnr)[s]
         denom = self.weight.double() + lam
@@ -81,7 +84,7 @@ class Reconstruction:
 
     volume: np.ndarray
     half_maps: tuple[np.ndarray, np.ndarray]
-    half_map_fsc: object  # cryoscape.imaging.fsc.FSCCurve
+    half_map_fsc: FSCCurve
     apix: float
     n_particles: tuple[int, int]
 
@@ -96,21 +99,29 @@ def split_halves(table: ParticleTable, seed: int = 0) -> np.ndarray:
             return (subset - 1).astype(np.int64)
     order = np.random.default_rng(seed).permutation(len(table))
     halves = np.zeros(len(table), dtype=np.int64)
-    halves[order[len(table) // 2:]] = 1
+    halves[order[len(table) // 2 :]] = 1
     return halves
 
 
-def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *, batch_size: int = 256,
-               invert: bool = False, use_ctf: bool = True, progress: bool = True,
-               device: torch.device | str = "cpu") -> tuple[FourierAccumulator, FourierAccumulator]:
+def accumulate(
+    source: ImageSource,
+    table: ParticleTable,
+    halves: np.ndarray,
+    *,
+    batch_size: int = 256,
+    invert: bool = False,
+    use_ctf: bool = True,
+    progress: bool = True,
+    device: torch.device | str = "cpu",
+) -> tuple[FourierAccumulator, FourierAccumulator]:
     """Backproject every particle into the accumulator of its half (see module docstring)."""
-    if table.rotations is None:
+    rotations = table.rotations
+    if rotations is None:
         raise InputError("backprojection needs poses: the particle file has no angles (pass --poses)")
     if use_ctf and table.ctf is None:
         raise InputError("the particle file has no CTF parameters; pass --ctf, or --no-ctf for CTF-free data")
     D = table.box_size
     acc = (FourierAccumulator(D, device), FourierAccumulator(D, device))
-    shifts = np.zeros((len(table), 2)) if table.shifts_A is None else table.shifts_px
     starts = range(0, len(table), batch_size)
     for start in tqdm(starts, desc="backproject", unit="batch", disable=None if progress else True):
         index = np.arange(start, min(start + batch_size, len(table)))
@@ -118,28 +129,44 @@ def accumulate(source: ImageSource, table: ParticleTable, halves: np.ndarray, *,
         if invert:
             images = -images
         ctf = table.ctf_images(index, device) if use_ctf else None
-        slices, weights = adjoint_images(images, torch.from_numpy(shifts[index]).float().to(device), ctf)
-        rot = torch.from_numpy(table.rotations[index]).float().to(device)
+        shifts = table.shifts_px_of(index)
+        shifts_px = None if shifts is None else torch.from_numpy(shifts).float().to(device)
+        slices, weights = adjoint_images(images, shifts_px, ctf)
+        rot = torch.from_numpy(rotations[index]).float().to(device)
         for h in (0, 1):
             sel = torch.from_numpy(halves[index] == h).to(device)
             acc[h].add(slices[sel], weights[sel], rot[sel])
     return acc
 
 
-def backproject(source: ImageSource, table: ParticleTable, *, batch_size: int = 256, invert: bool = False,
-                use_ctf: bool = True, seed: int = 0, progress: bool = True,
-                device: torch.device | str = "cpu") -> Reconstruction:
+def backproject(
+    source: ImageSource,
+    table: ParticleTable,
+    *,
+    batch_size: int = 256,
+    invert: bool = False,
+    use_ctf: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+    device: torch.device | str = "cpu",
+) -> Reconstruction:
     """Gold-standard reconstruction: two half maps, their FSC, and the full map, all Wiener-filtered
     with the SSNR that the half-map FSC implies."""
     if len(table) < 2:
         raise InputError("backprojection needs at least 2 particles (one per half)")
     halves = split_halves(table, seed)
-    acc = accumulate(source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress,
-                     device=device)
+    acc = accumulate(
+        source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress, device=device
+    )
     apix = float(np.median(table.apix))
     first = fsc(acc[0].reconstruct(), acc[1].reconstruct(), apix=apix)
     ssnr_half = ssnr_from_half_map_fsc(first.fsc, 1)
     half_maps = (acc[0].reconstruct(ssnr_half), acc[1].reconstruct(ssnr_half))
     full = acc[0].merged(acc[1]).reconstruct(ssnr_from_half_map_fsc(first.fsc, 2))
-    return Reconstruction(volume=full, half_maps=half_maps, half_map_fsc=fsc(*half_maps, apix=apix), apix=apix,
-                          n_particles=(acc[0].count, acc[1].count))
+    return Reconstruction(
+        volume=full,
+        half_maps=half_maps,
+        half_map_fsc=fsc(*half_maps, apix=apix),
+        apix=apix,
+        n_particles=(acc[0].count, acc[1].count),
+    )

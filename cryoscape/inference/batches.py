@@ -34,8 +34,9 @@ def image_window(D: int, inner: float, device: torch.device | str = "cpu") -> to
     return soft_circular_mask(D, inner * D / 2, (0.99 - inner) * D / 2, device)
 
 
-def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0,
-                  window: float = 0.0) -> float:
+def hartley_scale(
+    source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0, window: float = 0.0
+) -> float:
     """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles."""
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(table), size=min(n, len(table)), replace=False))
@@ -44,8 +45,17 @@ def hartley_scale(source: ImageSource, table: ParticleTable, n: int = 1000, inve
     return float(centred_hartley(images, shifts, image_window(table.box_size, window)).std())
 
 
-def make_batch(images: torch.Tensor, table: ParticleTable, index: np.ndarray, scale: float, *, invert: bool = False,
-               use_ctf: bool = True, window: float = 0.0, device: torch.device | str = "cpu") -> ImageBatch:
+def make_batch(
+    images: torch.Tensor,
+    table: ParticleTable,
+    index: np.ndarray,
+    scale: float,
+    *,
+    invert: bool = False,
+    use_ctf: bool = True,
+    window: float = 0.0,
+    device: torch.device | str = "cpu",
+) -> ImageBatch:
     """Prepare the images (B, D, D) of the particles ``index`` (B,) (see module docstring); ``window``
     is the inner radius of the real-space window (fraction of D/2; 0 for none)."""
     images = images.to(device)

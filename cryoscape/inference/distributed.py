@@ -24,6 +24,9 @@ class ProcessGroup:
         return self.rank == 0
 
 
+ONE_PROCESS = ProcessGroup()
+
+
 def start_process_group(device: torch.device) -> tuple[ProcessGroup, torch.device]:
     """Join torchrun's process group when there is one; returns the group and this process's device
     (cuda:LOCAL_RANK when ``device`` is CUDA)."""

@@ -30,16 +30,22 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cryoscape.data.images import ImageSource, ParticleBatchSampler, ParticleImageDataset
+from cryoscape.data.images import ImageSource, ParticleBatchSampler, make_dataloader
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.grids import fourier_disk_mask
 from cryoscape.inference.batches import hartley_scale, make_batch
 from cryoscape.inference.checkpoint import available_epochs, load_checkpoint, save_checkpoint
-from cryoscape.inference.distributed import ProcessGroup, all_reduce_sum, barrier
+from cryoscape.inference.distributed import ONE_PROCESS, ProcessGroup, all_reduce_sum, barrier
 from cryoscape.inference.pose_refinement import PoseRefinement
-from cryoscape.inference.run_config import (DataSummary, RunConfig, TrainingSettings, new_run_config,
-                                            read_run_config, resumed_config)
+from cryoscape.inference.run_config import (
+    DataSummary,
+    RunConfig,
+    TrainingSettings,
+    new_run_config,
+    read_run_config,
+    resumed_config,
+)
 from cryoscape.inference.run_models import all_particle_outputs, autocast
 from cryoscape.inference.run_outputs import clear_previous_run, run_log, write_log, write_particle_outputs
 from cryoscape.models.contract import VolumeModel
@@ -85,8 +91,17 @@ def _parts(config: RunConfig, n: int, device: torch.device, group: ProcessGroup)
     return model, optimizer, hooks
 
 
-def _start(table: ParticleTable, source: ImageSource, model_settings: ModelSettings, training: TrainingSettings,
-           origin: tuple[str, str, str], run: Path, resume: bool, device: torch.device, group: ProcessGroup) -> _RunState:
+def _start(
+    table: ParticleTable,
+    source: ImageSource,
+    model_settings: ModelSettings,
+    training: TrainingSettings,
+    origin: tuple[str, str, str],
+    run: Path,
+    resume: bool,
+    device: torch.device,
+    group: ProcessGroup,
+) -> _RunState:
     """The state of a new or resumed run."""
     _check(table, model_settings, training)
     if resume and not available_epochs(run):
@@ -104,29 +119,51 @@ def _start(table: ParticleTable, source: ImageSource, model_settings: ModelSetti
             for hook in hooks:
                 hook.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError) as err:
-            raise InputError(f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}") from None
+            raise InputError(
+                f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
+            ) from None
         if group.is_main:
             log.info("resuming %s from epoch %d", run, epoch)
         return _RunState(config, model, optimizer, hooks, epoch, list(state["log"]))
     scale = hartley_scale(source, table, invert=training.invert, seed=training.seed, window=training.window)
-    data = DataSummary(D=table.box_size, apix=float(np.median(table.apix)), scale=scale, n_particles=len(table),
-                       particles=origin[0], ind=origin[1])
+    data = DataSummary(
+        D=table.box_size,
+        apix=float(np.median(table.apix)),
+        scale=scale,
+        n_particles=len(table),
+        particles=origin[0],
+        ind=origin[1],
+    )
     config = new_run_config(model_settings, training, data, origin[2])
     torch.manual_seed(training.seed)
     model, optimizer, hooks = _parts(config, len(table), device, group)
     if group.is_main:
         removed = clear_previous_run(run, list(model.output_dims))
         if removed:
-            log.info("starting afresh: removed %d file(s) of the previous run in %s (%s)", len(removed), run,
-                     ", ".join(removed[:6]) + (", ..." if len(removed) > 6 else ""))
+            log.info(
+                "starting afresh: removed %d file(s) of the previous run in %s (%s)",
+                len(removed),
+                run,
+                ", ".join(removed[:6]) + (", ..." if len(removed) > 6 else ""),
+            )
         (run / "config.json").write_text(config.to_json())
     return _RunState(config, model, optimizer, hooks)
 
 
-def train(source: ImageSource, table: ParticleTable, model: ModelSettings, training: TrainingSettings,
-          run: str | Path, *, files: tuple[str, str] = ("", ""), command: str = "", resume: bool = False,
-          device: torch.device | str = "cpu", group: ProcessGroup = ProcessGroup(),
-          progress: bool = True) -> VolumeModel:
+def train(
+    source: ImageSource,
+    table: ParticleTable,
+    model: ModelSettings,
+    training: TrainingSettings,
+    run: str | Path,
+    *,
+    files: tuple[str, str] = ("", ""),
+    command: str = "",
+    resume: bool = False,
+    device: torch.device | str = "cpu",
+    group: ProcessGroup = ONE_PROCESS,
+    progress: bool = True,
+) -> VolumeModel:
     """Train the model ``model`` describes; write the run folder (see module docstring). ``files``:
     the absolute paths of the particle file and index file ("" for none) to record; ``command``: the
     command line to record (default: this process's). Returns the trained model (unwrapped)."""
@@ -141,48 +178,83 @@ def train(source: ImageSource, table: ParticleTable, model: ModelSettings, train
 
 
 def _loader(source: ImageSource, sampler: ParticleBatchSampler, workers: int) -> DataLoader:
-    return DataLoader(ParticleImageDataset(source), sampler=sampler, batch_size=None, num_workers=workers,
-                      persistent_workers=workers > 0)
+    return make_dataloader(source, sampler, workers)
 
 
-def _train(state: _RunState, source: ImageSource, table: ParticleTable, run: Path, device: torch.device,
-           group: ProcessGroup, progress: bool) -> None:
+def _train(
+    state: _RunState,
+    source: ImageSource,
+    table: ParticleTable,
+    run: Path,
+    device: torch.device,
+    group: ProcessGroup,
+    progress: bool,
+) -> None:
     config, t = state.config, state.config.training
-    model = state.model
+    model: torch.nn.Module = state.model
     if group.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     mask = fourier_disk_mask(config.data.D, device, state.model.radius)
-    sampler = ParticleBatchSampler(len(table), t.batch_size, shuffle=True, seed=t.seed * 100_003,
-                                   rank=group.rank, world_size=group.world_size)
+    sampler = ParticleBatchSampler(
+        len(table), t.batch_size, shuffle=True, seed=t.seed * 100_003, rank=group.rank, world_size=group.world_size
+    )
     loader = _loader(source, sampler, t.num_workers)
-    output_loader = _loader(source, ParticleBatchSampler(len(table), 256, shuffle=False), t.num_workers) \
-        if state.model.output_dims and group.is_main else None
+    output_loader = (
+        _loader(source, ParticleBatchSampler(len(table), 256, shuffle=False), t.num_workers)
+        if state.model.output_dims and group.is_main
+        else None
+    )
     d = config.data
     source_note = (f" of {d.particles}" + (f" (rows in {d.ind})" if d.ind else "")) if d.particles else ""
-    log.info("%s training of %d particles%s (D=%d, %.3f Å/px) for %d epochs on %s%s", config.kind, len(table),
-             source_note, d.D, d.apix, t.epochs, device, f" × {group.world_size} processes" if group.world_size > 1 else "")
+    log.info(
+        "%s training of %d particles%s (D=%d, %.3f Å/px) for %d epochs on %s%s",
+        config.kind,
+        len(table),
+        source_note,
+        d.D,
+        d.apix,
+        t.epochs,
+        device,
+        f" × {group.world_size} processes" if group.world_size > 1 else "",
+    )
     for epoch in range(state.epoch + 1, t.epochs + 1):
         sampler.set_epoch(epoch)
         generator = torch.Generator(device=device).manual_seed(t.seed * 1_000_003 + epoch * 101 + group.rank)
-        t0, sums, seen = time.perf_counter(), {}, 0
+        sums: dict[str, float] = {}
+        t0, seen = time.perf_counter(), 0
         steps = len(sampler)
-        bar = tqdm(total=len(table), desc=f"epoch {epoch}/{t.epochs}", unit="img", unit_scale=True,
-                   disable=(None if progress else True) if group.is_main else True)
+        bar = tqdm(
+            total=len(table),
+            desc=f"epoch {epoch}/{t.epochs}",
+            unit="img",
+            unit_scale=True,
+            disable=(None if progress else True) if group.is_main else True,
+        )
         for step, (images, index) in enumerate(loader):
             if t.lr_decay != 1:
                 for group_lr in state.optimizer.param_groups:
                     group_lr["lr"] = t.lr * t.lr_decay ** (epoch - 1 + step / steps)
-            batch = make_batch(images, table, index.numpy(), d.scale, invert=t.invert, use_ctf=t.use_ctf,
-                               window=t.window, device=device)
+            batch = make_batch(
+                images,
+                table,
+                index.numpy(),
+                d.scale,
+                invert=t.invert,
+                use_ctf=t.use_ctf,
+                window=t.window,
+                device=device,
+            )
             for hook in state.hooks:
                 batch = hook.adjust(batch, epoch)
             with autocast(device, t.amp):
                 terms = model(batch, mask, generator)
             values = {name: value.item() for name, value in terms.items()}
             if not math.isfinite(values["loss"]):
-                raise TrainingError(f"the loss became {values['loss']} in epoch {epoch} (after {seen} images): "
-                                    "training stopped; lower --lr, or check the images for NaN or huge values. "
-                                    f"Checkpoints of complete epochs in {run} are intact")
+                raise TrainingError(
+                    f"the loss became {values['loss']} in epoch {epoch} (after {seen} images): "
+                    "training stopped; lower --lr, or check the images for NaN or huge values. "
+                    f"Checkpoints of complete epochs in {run} are intact"
+                )
             state.optimizer.zero_grad(set_to_none=True)
             for hook in state.hooks:
                 hook.zero_grad()
@@ -199,18 +271,38 @@ def _train(state: _RunState, source: ImageSource, table: ParticleTable, run: Pat
         names = list(sums)
         *totals, seen_all = all_reduce_sum([sums[n] for n in names] + [seen], device, group)
         seconds = time.perf_counter() - t0
-        state.rows.append({"epoch": epoch, **{n: v / seen_all for n, v in zip(names, totals)},
-                           "seconds": seconds, "images_per_s": seen_all / seconds})
+        state.rows.append(
+            {
+                "epoch": epoch,
+                **{n: v / seen_all for n, v in zip(names, totals)},
+                "seconds": seconds,
+                "images_per_s": seen_all / seconds,
+            }
+        )
         if group.is_main:
             wrote = _end_epoch(run, epoch, state, output_loader, table, device)
             terms_note = ", ".join(f"{n} {state.rows[-1][n]:.5g}" for n in names if n != "loss")
-            log.info("epoch %d/%d: loss %.5g (%s), %.1f s, %.0f images/s; wrote %s", epoch, t.epochs,
-                     state.rows[-1]["loss"], terms_note, seconds, seen_all / seconds, wrote)
+            log.info(
+                "epoch %d/%d: loss %.5g (%s), %.1f s, %.0f images/s; wrote %s",
+                epoch,
+                t.epochs,
+                state.rows[-1]["loss"],
+                terms_note,
+                seconds,
+                seen_all / seconds,
+                wrote,
+            )
         barrier(group)
 
 
-def _end_epoch(run: Path, epoch: int, state: _RunState, output_loader: DataLoader | None, table: ParticleTable,
-               device: torch.device) -> str:
+def _end_epoch(
+    run: Path,
+    epoch: int,
+    state: _RunState,
+    output_loader: DataLoader | None,
+    table: ParticleTable,
+    device: torch.device,
+) -> str:
     """Write the epoch's hook files, per-particle outputs, log and (last, so that it marks the epoch
     complete) checkpoint."""
     written = []
@@ -221,8 +313,12 @@ def _end_epoch(run: Path, epoch: int, state: _RunState, output_loader: DataLoade
         outputs = all_particle_outputs(state.model, output_loader, table, state.config, device)
         written = write_particle_outputs(run, epoch, outputs)[:1] + written
     write_log(run, state.rows)
-    checkpoint = {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(), "epoch": epoch,
-                  "log": state.rows}
+    checkpoint = {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "epoch": epoch,
+        "log": state.rows,
+    }
     for hook in state.hooks:
         checkpoint.update(hook.state_dict())
     save_checkpoint(run, epoch, checkpoint)

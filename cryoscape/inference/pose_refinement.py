@@ -29,8 +29,12 @@ class PoseRefinement:
 
     def __init__(self, n_particles: int, D: int, lr: float, device: torch.device):
         self.poses = PoseCorrections(n_particles).to(device)
-        self.optimizer = torch.optim.SparseAdam([{"params": self.poses.rotation.parameters(), "lr": lr},
-                                                 {"params": self.poses.shift.parameters(), "lr": lr * D / 3}])
+        self.optimizer = torch.optim.SparseAdam(
+            [
+                {"params": self.poses.rotation.parameters(), "lr": lr},
+                {"params": self.poses.shift.parameters(), "lr": lr * D / 3},
+            ]
+        )
         self.active = False
 
     def adjust(self, batch: ImageBatch, epoch: int) -> ImageBatch:
@@ -38,8 +42,9 @@ class PoseRefinement:
         if not self.active:
             return batch
         delta_rotation, delta_shift = self.poses(batch.index.to(batch.images_ht.device))
-        return replace(batch, rotations=delta_rotation @ batch.rotations,
-                       images_ht=translate_ht(batch.images_ht, delta_shift))
+        return replace(
+            batch, rotations=delta_rotation @ batch.rotations, images_ht=translate_ht(batch.images_ht, delta_shift)
+        )
 
     def zero_grad(self) -> None:
         if self.active:
@@ -67,6 +72,6 @@ class PoseRefinement:
 def refined_table(table: ParticleTable, poses: PoseCorrections) -> ParticleTable:
     """``table`` with the learned pose corrections applied (rotations, shifts in Å)."""
     shifts_px = torch.from_numpy(table.shifts_px if table.shifts_A is not None else np.zeros((len(table), 2)))
-    rotations, shifts_px = poses.apply(torch.from_numpy(table.rotations).double(), shifts_px.double())
+    rotations, shifts_px = poses.corrected(torch.from_numpy(table.rotations).double(), shifts_px.double())
     apix = np.asarray(table.apix, dtype=np.float64)[:, None]
     return replace(table, rotations=rotations.cpu().numpy(), shifts_A=shifts_px.cpu().numpy() * apix)

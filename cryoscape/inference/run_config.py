@@ -57,7 +57,9 @@ class TrainingSettings:
         if self.num_workers < 0:
             raise InputError(f"number of data-loading workers must be >= 0, got {self.num_workers}")
         if self.window and not 0 < self.window < 0.99:
-            raise InputError(f"the window's inner radius (--window-r) must be in (0, 0.99) of the box radius, got {self.window}")
+            raise InputError(
+                f"the window's inner radius (--window-r) must be in (0, 0.99) of the box radius, got {self.window}"
+            )
         if self.refine_poses and not self.pose_lr > 0:
             raise InputError(f"the pose learning rate must be positive, got {self.pose_lr}")
 
@@ -95,29 +97,52 @@ class RunConfig:
         return self.model.zdim
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "kind": self.kind, "model": asdict(self.model),
-                           "training": asdict(self.training), "data": asdict(self.data), "version": self.version,
-                           "command": self.command, "created": self.created}, indent=2)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "kind": self.kind,
+                "model": asdict(self.model),
+                "training": asdict(self.training),
+                "data": asdict(self.data),
+                "version": self.version,
+                "command": self.command,
+                "created": self.created,
+            },
+            indent=2,
+        )
 
     @classmethod
-    def from_json(cls, saved: dict[str, Any]) -> "RunConfig":
+    def from_json(cls, saved: dict[str, Any]) -> RunConfig:
         if "format" not in saved:
             saved = _from_flat(saved)
         elif saved["format"] > FORMAT:
-            raise InputError(f"config.json was written by cryoscape {saved.get('version')} in run format "
-                             f"{saved['format']}; this cryoscape ({__version__}) reads format {FORMAT} and older")
+            raise InputError(
+                f"config.json was written by cryoscape {saved.get('version')} in run format "
+                f"{saved['format']}; this cryoscape ({__version__}) reads format {FORMAT} and older"
+            )
         model = settings_class(saved["kind"]).from_values(saved["model"])
-        return cls(kind=saved["kind"], model=model, training=_pick(TrainingSettings, saved["training"]),
-                   data=_pick(DataSummary, saved["data"]), version=saved.get("version", ""),
-                   command=saved.get("command", ""), created=saved.get("created", ""))
+        return cls(
+            kind=saved["kind"],
+            model=model,
+            training=_pick(TrainingSettings, saved["training"]),
+            data=_pick(DataSummary, saved["data"]),
+            version=saved.get("version", ""),
+            command=saved.get("command", ""),
+            created=saved.get("created", ""),
+        )
 
 
-def new_run_config(model: ModelSettings, training: TrainingSettings, data: DataSummary,
-                   command: str = "") -> RunConfig:
+def new_run_config(model: ModelSettings, training: TrainingSettings, data: DataSummary, command: str = "") -> RunConfig:
     """The config of a run starting now, stamped with the version, the command line (default: this
     process's) and the time."""
-    return RunConfig(kind=model.kind, model=model, training=training, data=data,
-                     command=command or shlex.join(sys.argv), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return RunConfig(
+        kind=model.kind,
+        model=model,
+        training=training,
+        data=data,
+        command=command or shlex.join(sys.argv),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
 
 
 def _pick(cls, values: dict[str, Any]):
@@ -146,8 +171,11 @@ def read_run_config(run: str | Path) -> RunConfig:
 
 
 def _differences(saved, asked, skip: tuple[str, ...] = ()) -> list[str]:
-    return [f"{f.name} {getattr(saved, f.name)!r} (asked: {getattr(asked, f.name)!r})" for f in fields(saved)
-            if f.name not in skip and getattr(saved, f.name) != getattr(asked, f.name)]
+    return [
+        f"{f.name} {getattr(saved, f.name)!r} (asked: {getattr(asked, f.name)!r})"
+        for f in fields(saved)
+        if f.name not in skip and getattr(saved, f.name) != getattr(asked, f.name)
+    ]
 
 
 def resumed_config(saved: RunConfig, model: ModelSettings, training: TrainingSettings) -> RunConfig:
@@ -160,8 +188,11 @@ def resumed_config(saved: RunConfig, model: ModelSettings, training: TrainingSet
         differences = _differences(saved.model, model)
     differences += _differences(saved.training, training, RESUMABLE_CHANGES)
     if differences:
-        raise InputError("--load latest continues a run with its own settings, but the command line changes "
-                         + "; ".join(differences) + ": repeat the run's settings (see its config.json), "
-                         "or start a new run")
+        raise InputError(
+            "--load latest continues a run with its own settings, but the command line changes "
+            + "; ".join(differences)
+            + ": repeat the run's settings (see its config.json), "
+            "or start a new run"
+        )
     changes = {name: getattr(training, name) for name in RESUMABLE_CHANGES}
     return replace(saved, training=replace(saved.training, **changes))

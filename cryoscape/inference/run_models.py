@@ -34,7 +34,9 @@ def load_model(run: str | Path, epoch: int | str = "latest") -> tuple[VolumeMode
         model = config.model.build(config.data.D, config.training.seed)
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as err:
-        raise InputError(f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}") from None
+        raise InputError(
+            f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
+        ) from None
     return model.eval(), config, epoch
 
 
@@ -62,13 +64,19 @@ def generate_volumes(model: VolumeModel, config: RunConfig, z: np.ndarray, batch
     in_bf16 = config.training.amp and bfloat16_is_fast(device)
     for s in range(0, len(z), batch):
         with torch.no_grad(), autocast(device, in_bf16):
-            maps = model.volumes(torch.from_numpy(z[s:s + batch]).to(device))
+            maps = model.volumes(torch.from_numpy(z[s : s + batch]).to(device))
         yield from (maps * config.data.scale).cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()
-def all_particle_outputs(model: VolumeModel, loader: DataLoader, table: ParticleTable, config: RunConfig,
-                         device: torch.device, progress: bool = False) -> dict[str, np.ndarray]:
+def all_particle_outputs(
+    model: VolumeModel,
+    loader: DataLoader,
+    table: ParticleTable,
+    config: RunConfig,
+    device: torch.device,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
     """The model's per-particle outputs (name -> (n, width) float32, input order) of every particle,
     in evaluation mode and in float32 whatever the training precision (bfloat16 would round latents
     to about 3 significant digits, so that thousands of particles would share one value)."""
@@ -81,8 +89,9 @@ def all_particle_outputs(model: VolumeModel, loader: DataLoader, table: Particle
     t = config.training
     for images, index in tqdm(loader, desc="encoding", unit="batch", disable=None if progress else True, leave=False):
         index = index.numpy()
-        batch = make_batch(images, table, index, config.data.scale, invert=t.invert, use_ctf=t.use_ctf,
-                           window=t.window, device=device)
+        batch = make_batch(
+            images, table, index, config.data.scale, invert=t.invert, use_ctf=t.use_ctf, window=t.window, device=device
+        )
         for name, values in model.particle_outputs(batch).items():
             outputs[name][index] = values.float().cpu().numpy()
     model.train(was_training)

@@ -80,9 +80,7 @@ def _element_of(atom, residue, gemmi) -> str:
     return name
 
 
-def read_atomic_model(
-    path: str | Path, remove_water: bool = True, remove_hydrogens: bool = False
-) -> list[AtomicModel]:
+def read_atomic_model(path: str | Path, remove_water: bool = True, remove_hydrogens: bool = False) -> list[AtomicModel]:
     """Read every model of a PDB / mmCIF file (``.pdb``, ``.ent``, ``.cif``, ``.mmcif``, ``.gz``).
 
     Returns one :class:`AtomicModel` per MODEL. Waters (HOH, WAT, …) are dropped when
@@ -135,5 +133,8 @@ def read_atomic_model(
             )
         )
     if not models:
-        raise InputError(f"{path} holds no atoms" + (" (after removing waters/hydrogens)" if remove_water or remove_hydrogens else ""))
+        raise InputError(
+            f"{path} holds no atoms"
+            + (" (after removing waters/hydrogens)" if remove_water or remove_hydrogens else "")
+        )
     return models

@@ -81,7 +81,7 @@ def write_cs(path: str | Path, records: np.ndarray, force: bool = False) -> Path
 
 def require_fields(records: np.ndarray, names, path, what: str) -> None:
     """Raise InputError naming the missing fields if any of ``names`` is absent."""
-    missing = [n for n in names if n not in records.dtype.names]
+    missing = [n for n in names if n not in (records.dtype.names or ())]
     if missing:
         raise InputError(f"cryoSPARC file {path} lacks the {what} field(s) {', '.join(missing)}")
 

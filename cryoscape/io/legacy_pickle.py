@@ -34,8 +34,17 @@ import numpy as np
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output
 
-CTF_COLUMNS = ("D", "apix", "defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV", "cs_mm",
-               "amplitude_contrast", "phase_shift_deg")
+CTF_COLUMNS = (
+    "D",
+    "apix",
+    "defocus_u_A",
+    "defocus_v_A",
+    "astig_angle_deg",
+    "voltage_kV",
+    "cs_mm",
+    "amplitude_contrast",
+    "phase_shift_deg",
+)
 
 # (module, name) written by numpy 1.x / 2.x array pickles -> (numpy submodule, attribute) to use.
 _NUMPY_GLOBALS = {
@@ -47,11 +56,12 @@ _NUMPY_GLOBALS = {
 
 def _numpy_core():
     """numpy's core package: ``numpy._core`` (numpy >= 2) or ``numpy.core`` (numpy 1.x)."""
+    import importlib  # noqa: PLC0415
+
     try:
-        import numpy._core as core  # noqa: PLC0415
+        return importlib.import_module("numpy._core")
     except ImportError:  # numpy 1.x
-        import numpy.core as core  # noqa: PLC0415
-    return core
+        return importlib.import_module("numpy.core")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -144,8 +154,13 @@ def read_cryodrgn_ctf(path: str | Path) -> np.ndarray:
     return obj.astype(np.float64)
 
 
-def write_cryodrgn_poses(path: str | Path, rotations: np.ndarray, translations_fraction: np.ndarray | None,
-                         force: bool = False, dtype=np.float64) -> Path:
+def write_cryodrgn_poses(
+    path: str | Path,
+    rotations: np.ndarray,
+    translations_fraction: np.ndarray | None,
+    force: bool = False,
+    dtype=np.float64,
+) -> Path:
     """Write the tuple ``(rot (N,3,3), trans (N,2))`` as cryoDRGN's parse_pose_* do.
 
     cryoDRGN 4.3's ``parse_pose_star`` pickles float64 arrays and ``parse_pose_csparc`` float32 ones

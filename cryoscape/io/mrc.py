@@ -78,7 +78,7 @@ def _header_voxel_size(header) -> tuple[float, float, float]:
     sizes = []
     for length, m in ((cella.x, header.mx), (cella.y, header.my), (cella.z, header.mz)):
         sizes.append(float(length) / int(m) if int(m) > 0 and float(length) > 0 else 0.0)
-    return tuple(sizes)
+    return sizes[0], sizes[1], sizes[2]
 
 
 def _check_size(path: Path, header, n_images: int, what: str) -> None:
@@ -213,6 +213,7 @@ class MRCStack:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._data: np.ndarray | None = None
         self.n, self.D, self.apix = stack_info(self.path)
         try:
             with warnings.catch_warnings():
@@ -239,7 +240,9 @@ class MRCStack:
         indices = indices.astype(np.int64).ravel()
         bad = (indices < 0) | (indices >= self.n)
         if bad.any():
-            raise InputError(f"{self.path}: image index {int(indices[bad][0])} is out of range (the stack holds {self.n} images)")
+            raise InputError(
+                f"{self.path}: image index {int(indices[bad][0])} is out of range (the stack holds {self.n} images)"
+            )
         return indices
 
     def get(self, indices: np.ndarray) -> np.ndarray:
@@ -266,6 +269,8 @@ class MRCStack:
         starts = np.concatenate([[0], breaks]).tolist()
         stops = np.concatenate([breaks, [len(ordered)]]).tolist()
         data = self._data
+        if data is None:
+            raise InputError(f"{self.path} was closed")
         for a, b in zip(starts, stops):
             first = int(ordered[a])
             if b - a == 1:
@@ -283,7 +288,7 @@ class MRCStack:
             self._mrc.close()
             self._mrc = None
 
-    def __enter__(self) -> "MRCStack":
+    def __enter__(self) -> MRCStack:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -340,7 +345,9 @@ class StackWriter:
         if images.ndim == 2:
             images = images[None]
         if images.shape[1:] != (self.D, self.D):
-            raise InputError(f"cannot write {self.path}: images of shape {images.shape[1:]} into a stack of {self.D}×{self.D}")
+            raise InputError(
+                f"cannot write {self.path}: images of shape {images.shape[1:]} into a stack of {self.D}×{self.D}"
+            )
         stop = start + len(images)
         if start < 0 or stop > self.n:
             raise InputError(f"cannot write {self.path}: images {start}..{stop - 1} outside a stack of {self.n}")
@@ -368,7 +375,7 @@ class StackWriter:
             raise InputError(f"{self.path}: {missing} of {self.n} images were never written")
         log.debug("wrote stack %s (%d × %d² px, %.4f Å)", self.path, self.n, self.D, self.apix)
 
-    def __enter__(self) -> "StackWriter":
+    def __enter__(self) -> StackWriter:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

@@ -23,7 +23,9 @@ def read_selection(path: Path, n: int) -> np.ndarray:
             text = path.read_text().replace(",", " ")
             values = np.array([float(v) for v in text.split()])
     except (ValueError, OSError) as err:
-        raise InputError(f"{path} is not a list of particle indices ({str(err).splitlines()[0] if str(err) else err})") from None
+        raise InputError(
+            f"{path} is not a list of particle indices ({str(err).splitlines()[0] if str(err) else err})"
+        ) from None
     values = np.asarray(values).ravel()
     if values.dtype == bool:
         raise InputError(f"{path} holds a boolean mask; give 0-based particle indices instead")

@@ -29,16 +29,40 @@ from cryoscape.io.paths import check_input, check_output
 
 # Labels that RELION 3.1+ keeps in the optics block (per optics group, not per particle).
 OPTICS_COLUMNS = (
-    "rlnOpticsGroup", "rlnOpticsGroupName", "rlnMtfFileName", "rlnMicrographOriginalPixelSize",
-    "rlnMicrographPixelSize", "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast",
-    "rlnImagePixelSize", "rlnImageSize", "rlnImageDimensionality", "rlnCtfDataAreCtfPremultiplied",
-    "rlnBeamTiltX", "rlnBeamTiltY", "rlnOddZernike", "rlnEvenZernike", "rlnMagMat00", "rlnMagMat01",
-    "rlnMagMat10", "rlnMagMat11", "rlnMtfValue", "rlnAmplitudeCorrelationMaskedMaps",
+    "rlnOpticsGroup",
+    "rlnOpticsGroupName",
+    "rlnMtfFileName",
+    "rlnMicrographOriginalPixelSize",
+    "rlnMicrographPixelSize",
+    "rlnVoltage",
+    "rlnSphericalAberration",
+    "rlnAmplitudeContrast",
+    "rlnImagePixelSize",
+    "rlnImageSize",
+    "rlnImageDimensionality",
+    "rlnCtfDataAreCtfPremultiplied",
+    "rlnBeamTiltX",
+    "rlnBeamTiltY",
+    "rlnOddZernike",
+    "rlnEvenZernike",
+    "rlnMagMat00",
+    "rlnMagMat01",
+    "rlnMagMat10",
+    "rlnMagMat11",
+    "rlnMtfValue",
+    "rlnAmplitudeCorrelationMaskedMaps",
 )
 
 # Strings that must stay strings even if they look like numbers.
-_STRING_COLUMNS = ["rlnImageName", "rlnMicrographName", "rlnOpticsGroupName", "rlnMtfFileName",
-                   "rlnMicrographMovieName", "rlnOddZernike", "rlnEvenZernike"]
+_STRING_COLUMNS = [
+    "rlnImageName",
+    "rlnMicrographName",
+    "rlnOpticsGroupName",
+    "rlnMtfFileName",
+    "rlnMicrographMovieName",
+    "rlnOddZernike",
+    "rlnEvenZernike",
+]
 
 
 def read_star(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -191,11 +215,16 @@ def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, f
     source = check_input(source, "star file")
     blocks = _parse(source)
     tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
-    name = "particles" if "particles" in tables else max((n for n in tables if n != "optics"), key=lambda n: len(tables[n]))
+    name = (
+        "particles"
+        if "particles" in tables
+        else max((n for n in tables if n != "optics"), key=lambda n: len(tables[n]))
+    )
     particles = tables[name].iloc[np.asarray(index)].reset_index(drop=True).copy()
     path = check_output(path, force)
     old, new = Path(os.path.abspath(source.parent)), Path(os.path.abspath(path.parent))
     if old != new and "rlnImageName" in particles.columns:
+
         def moved(image: str) -> str:
             number, _, stack = str(image).partition("@")
             if not stack or os.path.isabs(stack):

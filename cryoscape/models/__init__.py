@@ -13,5 +13,17 @@ from cryoscape.models.positional_encoding import PositionalEncoding
 from cryoscape.models.registry import ModelSettings, families_of, register, settings_class
 from cryoscape.models.vae import HeterogeneousVAE
 
-__all__ = ["HeterogeneousVAE", "ImageBatch", "ImageEncoder", "ModelSettings", "NeuralField", "PositionalEncoding",
-           "ResidualMLP", "VolumeModel", "families_of", "half_slice_lattice", "register", "settings_class"]
+__all__ = [
+    "HeterogeneousVAE",
+    "ImageBatch",
+    "ImageEncoder",
+    "ModelSettings",
+    "NeuralField",
+    "PositionalEncoding",
+    "ResidualMLP",
+    "VolumeModel",
+    "families_of",
+    "half_slice_lattice",
+    "register",
+    "settings_class",
+]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cryoscape.errors import InputError
 from cryoscape.imaging.forward import transfer
 
 
@@ -41,6 +42,12 @@ class ImageBatch:
     images_ht: torch.Tensor
     ctf: torch.Tensor | None
     rotations: torch.Tensor | None
+
+    def poses(self) -> torch.Tensor:
+        """The rotations (B, 3, 3); InputError for particles without poses."""
+        if self.rotations is None:
+            raise InputError("this model needs particle poses, and the batch has none")
+        return self.rotations
 
 
 def reconstruction_error(slices: torch.Tensor, batch: ImageBatch, mask: torch.Tensor) -> torch.Tensor:
@@ -67,9 +74,10 @@ class VolumeModel(nn.Module):
         """(D, D, D) map of one value ``z`` (zdim,) of the per-particle variables (None: none)."""
         return self.volumes(None if z is None else z.reshape(1, -1))[0]
 
-    def forward(self, batch: ImageBatch, mask: torch.Tensor,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        mse = reconstruction_error(self.slices(batch.rotations), batch, mask)
+    def forward(
+        self, batch: ImageBatch, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        mse = reconstruction_error(self.slices(batch.poses()), batch, mask)
         return {"loss": mse, "mse": mse}
 
     @property

@@ -18,6 +18,8 @@ from cryoscape.models.mlp import ResidualMLP
 class ImageEncoder(nn.Module):
     """(B, D, D) Hartley images -> (μ, log σ²), each (B, zdim)."""
 
+    mask: torch.Tensor  # (D, D) bool, the pixels read
+
     def __init__(self, D: int, zdim: int, width: int = 256, depth: int = 3, activation: str = "relu"):
         super().__init__()
         if zdim < 1:

@@ -39,7 +39,9 @@ class ResidualMLP(nn.Module):
     def __init__(self, in_dim: int, width: int, depth: int, out_dim: int, activation: str = "relu", cond_dim: int = 0):
         super().__init__()
         if min(in_dim, width, out_dim) < 1 or depth < 0 or cond_dim < 0:
-            raise InputError(f"invalid MLP shape: in {in_dim} (+{cond_dim}), width {width}, depth {depth}, out {out_dim}")
+            raise InputError(
+                f"invalid MLP shape: in {in_dim} (+{cond_dim}), width {width}, depth {depth}, out {out_dim}"
+            )
         if activation not in ACTIVATIONS:
             raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         act = ACTIVATIONS[activation]

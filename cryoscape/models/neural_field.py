@@ -23,14 +23,16 @@ from cryoscape.models.positional_encoding import PositionalEncoding
 from cryoscape.models.registry import ModelSettings, register
 
 
-def half_slice_lattice(D: int, device=None, radius_px: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def half_slice_lattice(
+    D: int, device=None, radius_px: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The decoded half of a D×D slice within ``radius_px`` (default D/2 − 1): flat [y, x] indices (M,) of ky > 0 or
     (ky = 0, kx ≥ 0), flat indices of their mirrors −k (M,) (−1 for the origin), and coordinates
     (M, 3) = (kx, ky, 0) in cycles/pixel."""
     a = torch.arange(D, device=device) - D // 2
     y, x = torch.meshgrid(a, a, indexing="ij")
     radius = D // 2 - 1 if radius_px is None else radius_px
-    keep = (x ** 2 + y ** 2 <= radius ** 2) & ((y > 0) | ((y == 0) & (x >= 0)))
+    keep = (x**2 + y**2 <= radius**2) & ((y > 0) | ((y == 0) & (x >= 0)))
     flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
     xs, ys = x.reshape(-1)[flat], y.reshape(-1)[flat]
     mirror = (-ys + D // 2) * D + (-xs + D // 2)
@@ -44,9 +46,19 @@ class NeuralField(VolumeModel):
     volume model (:mod:`cryoscape.models.contract`): the homogeneous field (zdim 0) of train-nn, and
     the decoder of the VAE."""
 
-    def __init__(self, D: int, zdim: int = 0, width: int = 256, depth: int = 3, encoding: str = "gaussian",
-                 n_freqs: int | None = None, sigma: float = 0.5, activation: str = "relu", seed: int = 0,
-                 max_freq: float = 1.0):
+    def __init__(
+        self,
+        D: int,
+        zdim: int = 0,
+        width: int = 256,
+        depth: int = 3,
+        encoding: str = "gaussian",
+        n_freqs: int | None = None,
+        sigma: float = 0.5,
+        activation: str = "relu",
+        seed: int = 0,
+        max_freq: float = 1.0,
+    ):
         super().__init__()
         if D < 4 or D % 2:
             raise InputError(f"box size must be even and at least 4, got {D}")
@@ -62,7 +74,9 @@ class NeuralField(VolumeModel):
 
     def _check_z(self, z: torch.Tensor | None, batch: int) -> None:
         if self.zdim and (z is None or z.shape != (batch, self.zdim)):
-            raise InputError(f"this field needs z of shape ({batch}, {self.zdim}), got {None if z is None else tuple(z.shape)}")
+            raise InputError(
+                f"this field needs z of shape ({batch}, {self.zdim}), got {None if z is None else tuple(z.shape)}"
+            )
         if not self.zdim and z is not None:
             raise InputError("this field is homogeneous (zdim 0) but a latent z was given")
 
@@ -92,7 +106,7 @@ class NeuralField(VolumeModel):
         return out.reshape(B, D, D)
 
     @torch.no_grad()
-    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
+    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2**16) -> torch.Tensor:
         """Real-space maps (B, D, D, D) [z, y, x] of latents ``z`` (B, zdim) (None: one map of a
         homogeneous field), from the field on the full centred lattice within the band limit (half
         decoded, half by Hermitian symmetry), decoded together, ``chunk`` points per network call over all B maps."""
@@ -101,19 +115,19 @@ class NeuralField(VolumeModel):
         a = torch.arange(D, device=device) - D // 2
         kz, ky, kx = torch.meshgrid(a, a, a, indexing="ij")
         kx, ky, kz = kx.reshape(-1), ky.reshape(-1), kz.reshape(-1)
-        inside = kx ** 2 + ky ** 2 + kz ** 2 <= self.radius ** 2
+        inside = kx**2 + ky**2 + kz**2 <= self.radius**2
         half = inside & ((kz < 0) | ((kz == 0) & ((ky < 0) | ((ky == 0) & (kx <= 0)))))
         index = torch.nonzero(half).squeeze(1)
         mirror = ((-kz[index] + D // 2) * D + (-ky[index] + D // 2)) * D + (-kx[index] + D // 2)
         coords = torch.stack([kx, ky, kz], dim=-1)[index].float() / D
         zb = None if z is None else z.reshape(z.shape[0], -1).float().to(device)
         B = 1 if zb is None else zb.shape[0]
-        ft = torch.zeros(B, D ** 3, dtype=torch.complex64, device=device)
+        ft = torch.zeros(B, D**3, dtype=torch.complex64, device=device)
         step = max(1, chunk // B)
         for s in range(0, len(index), step):
-            value = self.fourier(coords[None, s:s + step].expand(B, -1, -1), zb)
-            ft[:, index[s:s + step]] = value
-            ft[:, mirror[s:s + step]] = value.conj()
+            value = self.fourier(coords[None, s : s + step].expand(B, -1, -1), zb)
+            ft[:, index[s : s + step]] = value
+            ft[:, mirror[s : s + step]] = value.conj()
         return ifft3_center(ft.reshape(B, D, D, D)).real
 
 

@@ -28,7 +28,8 @@ class PoseCorrections(nn.Module):
         return axis_angle_to_matrix(self.rotation(index)), self.shift(index)
 
     @torch.no_grad()
-    def apply(self, rotations: torch.Tensor, shifts_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def corrected(self, rotations: torch.Tensor, shifts_px: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Corrected poses of all particles: rotations (N, 3, 3), shifts (N, 2) pixels."""
-        return axis_angle_to_matrix(self.rotation.weight).to(rotations.dtype) @ rotations, \
-            shifts_px + self.shift.weight.to(shifts_px.dtype)
+        return axis_angle_to_matrix(self.rotation.weight).to(
+            rotations.dtype
+        ) @ rotations, shifts_px + self.shift.weight.to(shifts_px.dtype)

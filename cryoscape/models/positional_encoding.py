@@ -26,6 +26,8 @@ KINDS = ("geom_ft", "geom_lowf", "gaussian")
 class PositionalEncoding(nn.Module):
     """Fixed (untrained) sinusoidal features of (..., 3) coordinates -> (..., 6n)."""
 
+    directions: torch.Tensor  # (3n, 3) angular frequency vectors
+
     def __init__(self, D: int, kind: str = "gaussian", n_freqs: int | None = None, sigma: float = 0.5, seed: int = 0):
         super().__init__()
         if kind not in KINDS:
@@ -45,7 +47,7 @@ class PositionalEncoding(nn.Module):
         else:  # axis-aligned: frequency ω_i along x, then y, then z
             directions = torch.zeros(3 * n, 3, dtype=torch.float64)
             for axis in range(3):
-                directions[axis * n:(axis + 1) * n, axis] = omega
+                directions[axis * n : (axis + 1) * n, axis] = omega
         self.register_buffer("directions", directions.float())  # (3n, 3) angular frequency vectors
 
     @property

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from cryoscape.errors import InputError
 from cryoscape.models.contract import VolumeModel
 
-_FAMILIES: dict[str, type["ModelSettings"]] = {}
+_FAMILIES: dict[str, type[ModelSettings]] = {}
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ModelSettings:
         """InputError for settings that cannot train."""
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> "ModelSettings":
+    def from_values(cls, values: dict[str, Any]) -> ModelSettings:
         """Settings from a mapping (options or saved JSON); keys that are not fields are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})

@@ -21,9 +21,19 @@ from cryoscape.models.registry import ModelSettings, register
 
 
 class HeterogeneousVAE(VolumeModel):
-    def __init__(self, D: int, zdim: int, enc_width: int = 256, enc_depth: int = 3, dec_width: int = 256,
-                 dec_depth: int = 3, encoding: str = "gaussian", seed: int = 0, max_freq: float = 1.0,
-                 beta: float | None = None):
+    def __init__(
+        self,
+        D: int,
+        zdim: int,
+        enc_width: int = 256,
+        enc_depth: int = 3,
+        dec_width: int = 256,
+        dec_depth: int = 3,
+        encoding: str = "gaussian",
+        seed: int = 0,
+        max_freq: float = 1.0,
+        beta: float | None = None,
+    ):
         super().__init__()
         self.encoder = ImageEncoder(D, zdim, enc_width, enc_depth)
         self.decoder = NeuralField(D, zdim, dec_width, dec_depth, encoding, seed=seed, max_freq=max_freq)
@@ -33,7 +43,7 @@ class HeterogeneousVAE(VolumeModel):
     def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder.slices(rotations, z)
 
-    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2 ** 16) -> torch.Tensor:
+    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2**16) -> torch.Tensor:
         if z is None:
             raise InputError("this run is a VAE: give latent values")
         return self.decoder.volumes(z, chunk)
@@ -43,12 +53,13 @@ class HeterogeneousVAE(VolumeModel):
         """The phase-flipped images sign(CTF) · H[image] (B, D, D)."""
         return batch.images_ht if batch.ctf is None else batch.images_ht * torch.sign(batch.ctf)
 
-    def forward(self, batch: ImageBatch, mask: torch.Tensor,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: ImageBatch, mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         mu, logvar = self.encoder(self.encoder_input(batch))
         noise = torch.randn(len(batch.index), self.zdim, generator=generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * noise
-        mse = reconstruction_error(self.decoder.slices(batch.rotations, z), batch, mask)
+        mse = reconstruction_error(self.decoder.slices(batch.poses(), z), batch, mask)
         kl = kl_divergence(mu.float(), logvar.float())
         return {"loss": mse + self.kl_weight * kl / int(mask.sum()), "mse": mse, "kl": kl}
 
@@ -63,7 +74,7 @@ class HeterogeneousVAE(VolumeModel):
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) summed over latent dimensions, averaged over the batch."""
-    return (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(dim=1)).mean()
+    return (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)).mean()
 
 
 @register
@@ -77,7 +88,7 @@ class VAESettings(ModelSettings):
     command = "train-vae"
     option = "vae"
     summary = "cryoDRGN's VAE: an image encoder and a latent-conditioned neural field"
-    zdim: int = 1  # type: ignore[assignment]  # a field here, a property (0) in the base
+    zdim: int = 1  # a field here, a property (0) in the base
     enc_width: int = 256
     enc_depth: int = 3
     width: int = 256
@@ -91,8 +102,20 @@ class VAESettings(ModelSettings):
             raise InputError(f"the latent dimension (--zdim) must be at least 1, got {self.zdim}")
         check_field_settings(self.width, self.depth, self.encoding, self.max_freq)
         if self.enc_width < 1 or self.enc_depth < 1:
-            raise InputError(f"the encoder needs a width and depth of at least 1, got {self.enc_width} and {self.enc_depth}")
+            raise InputError(
+                f"the encoder needs a width and depth of at least 1, got {self.enc_width} and {self.enc_depth}"
+            )
 
     def build(self, D: int, seed: int) -> HeterogeneousVAE:
-        return HeterogeneousVAE(D, self.zdim, self.enc_width, self.enc_depth, self.width, self.depth,
-                                self.encoding, seed=seed, max_freq=self.max_freq, beta=self.beta)
+        return HeterogeneousVAE(
+            D,
+            self.zdim,
+            self.enc_width,
+            self.enc_depth,
+            self.width,
+            self.depth,
+            self.encoding,
+            seed=seed,
+            max_freq=self.max_freq,
+            beta=self.beta,
+        )

@@ -39,6 +39,9 @@ class VoxelGrid(VolumeModel):
     """H(k) on an N³ grid (N = ``oversample`` · D), float32 parameters starting at zero; band limit
     ``max_freq`` (fraction of Nyquist; 1 = radius D/2 − 1, as the neural fields)."""
 
+    disk: torch.Tensor  # (D, D) bool: slice pixels within the band limit
+    ball: torch.Tensor  # (N, N, N) bool: grid points within the band limit
+
     def __init__(self, D: int, max_freq: float = 1.0, oversample: int = 2):
         super().__init__()
         if D < 4 or D % 2:
@@ -70,7 +73,7 @@ class VoxelGrid(VolumeModel):
         lo = N // 2 - D // 2
         with torch.no_grad():
             full = iht3_center(self.hartley.float() * self.ball)
-            return full[lo:lo + D, lo:lo + D, lo:lo + D][None].contiguous()
+            return full[lo : lo + D, lo : lo + D, lo : lo + D][None].contiguous()
 
 
 @register

@@ -68,8 +68,9 @@ def resample_map(volume: np.ndarray, voxel_A: float, D: int, apix: float) -> np.
     return out
 
 
-def load_component(path: str | Path, D: int, apix: float, bfactor_A2: float | None = None,
-                   model_stride: int = 1) -> Component:
+def load_component(
+    path: str | Path, D: int, apix: float, bfactor_A2: float | None = None, model_stride: int = 1
+) -> Component:
     """Volumes of one input file: a map (resampled to D, apix) or an atomic model (one volume per
     MODEL, every ``model_stride``-th)."""
     path = resolve_structure(str(path))
@@ -82,10 +83,14 @@ def load_component(path: str | Path, D: int, apix: float, bfactor_A2: float | No
     models = read_atomic_model(path)[::model_stride]
     center = models[0].coords_A.mean(axis=0)
     kwargs = {} if bfactor_A2 is None else {"bfactor_A2": bfactor_A2}
-    volumes = [atoms_to_volume(torch.from_numpy(m.coords_A), m.elements, D, apix, center_A=torch.from_numpy(center), **kwargs)
-               for m in models]
+    volumes = [
+        atoms_to_volume(torch.from_numpy(m.coords_A), m.elements, D, apix, center_A=torch.from_numpy(center), **kwargs)
+        for m in models
+    ]
     extent = max(np.abs(m.coords_A - center).max() for m in models)
     if extent > D * apix / 2:
-        raise InputError(f"{path}: atoms reach {extent:.0f} Å from the centre but the box is only "
-                         f"{D * apix / 2:.0f} Å in radius; use a larger --box or --apix")
+        raise InputError(
+            f"{path}: atoms reach {extent:.0f} Å from the centre but the box is only "
+            f"{D * apix / 2:.0f} Å in radius; use a larger --box or --apix"
+        )
     return Component(name, np.stack([np.asarray(v, dtype=np.float32) for v in volumes]), str(path))

@@ -93,8 +93,14 @@ class Assignments:
         return self.component < 0
 
 
-def draw_assignments(components: list[Component], n: int, rng: np.random.Generator, junk_fraction: float = 0.0,
-                     component_weights=None, conformation_weights=None) -> Assignments:
+def draw_assignments(
+    components: list[Component],
+    n: int,
+    rng: np.random.Generator,
+    junk_fraction: float = 0.0,
+    component_weights=None,
+    conformation_weights=None,
+) -> Assignments:
     """Random component and conformation of each particle (see module docstring)."""
     k = len(components)
     cw = np.ones(k) if component_weights is None else np.asarray(component_weights, dtype=np.float64)
@@ -118,9 +124,13 @@ def draw_ctf(config: SimulationConfig, n: int, rng: np.random.Generator) -> CTFP
     defocus = rng.uniform(config.defocus_min_A, config.defocus_max_A, n)
     astig = rng.uniform(0, config.astigmatism_A, n)
     return CTFParams(
-        defocus_u_A=defocus + astig, defocus_v_A=defocus - astig, astig_angle_deg=rng.uniform(0, 180, n),
-        voltage_kV=np.full(n, config.voltage_kV), cs_mm=np.full(n, config.cs_mm),
-        amplitude_contrast=np.full(n, config.amplitude_contrast), phase_shift_deg=np.zeros(n),
+        defocus_u_A=defocus + astig,
+        defocus_v_A=defocus - astig,
+        astig_angle_deg=rng.uniform(0, 180, n),
+        voltage_kV=np.full(n, config.voltage_kV),
+        cs_mm=np.full(n, config.cs_mm),
+        amplitude_contrast=np.full(n, config.amplitude_contrast),
+        phase_shift_deg=np.zeros(n),
         bfactor_A2=np.full(n, config.ctf_bfactor_A2),
     )
 
@@ -142,11 +152,19 @@ class _Renderer:
 
     def __init__(self, components: list[Component], config: SimulationConfig):
         self.config = config
-        self.prepared = [[prepare_volume(torch.from_numpy(v), config.oversample) for v in comp.volumes]
-                         for comp in components]
+        self.prepared = [
+            [prepare_volume(torch.from_numpy(v), config.oversample) for v in comp.volumes] for comp in components
+        ]
 
-    def clean(self, index: np.ndarray, labels: Assignments, rotations: np.ndarray, shifts_px: np.ndarray,
-              ctf: CTFParams, rng: np.random.Generator) -> torch.Tensor:
+    def clean(
+        self,
+        index: np.ndarray,
+        labels: Assignments,
+        rotations: np.ndarray,
+        shifts_px: np.ndarray,
+        ctf: CTFParams,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
         cfg, D = self.config, self.config.D
         proj = torch.zeros((len(index), D, D))
         for c, per_conf in enumerate(self.prepared):
@@ -164,8 +182,15 @@ class _Renderer:
         return apply_ctf_and_shift(proj, torch.from_numpy(shifts_px[index]).float(), ctf_images)
 
 
-def simulate_dataset(components: list[Component], config: SimulationConfig, out_dir: str | Path, force: bool = False,
-                     component_weights=None, conformation_weights=None, progress: bool = True) -> ParticleTable:
+def simulate_dataset(
+    components: list[Component],
+    config: SimulationConfig,
+    out_dir: str | Path,
+    force: bool = False,
+    component_weights=None,
+    conformation_weights=None,
+    progress: bool = True,
+) -> ParticleTable:
     """Write ``particles.mrcs``, ``particles.star``, ``labels.npz``, ``gt/<component>_<k>.mrc`` and
     ``simulation.json`` into ``out_dir``; return the particle table (true poses and CTF)."""
     config.validate()
@@ -185,7 +210,9 @@ def simulate_dataset(components: list[Component], config: SimulationConfig, out_
     renderer = _Renderer(components, config)
     noise_sigma = None
     with StackWriter(stack_path, n, D, config.apix, force=force) as writer:
-        for start in tqdm(range(0, n, config.batch_size), desc="simulate", unit="batch", disable=None if progress else True):
+        for start in tqdm(
+            range(0, n, config.batch_size), desc="simulate", unit="batch", disable=None if progress else True
+        ):
             index = np.arange(start, min(start + config.batch_size, n))
             images = renderer.clean(index, labels, rotations, shifts_px, ctf, rng)
             if config.snr is not None:
@@ -200,8 +227,13 @@ def simulate_dataset(components: list[Component], config: SimulationConfig, out_
     log.info("wrote %s (%d images of %d×%d px, %.3f Å/px)", stack_path, n, D, D, config.apix)
 
     table = ParticleTable(
-        image_paths=np.array([str(stack_path.resolve())] * n), image_indices=np.arange(n), box_size=D,
-        apix=np.full(n, config.apix), rotations=rotations, shifts_A=shifts_px * config.apix, ctf=ctf,
+        image_paths=np.array([str(stack_path.resolve())] * n),
+        image_indices=np.arange(n),
+        box_size=D,
+        apix=np.full(n, config.apix),
+        rotations=rotations,
+        shifts_A=shifts_px * config.apix,
+        ctf=ctf,
     )
     save_star(star_path, table, force=force)
     log.info("wrote %s (true poses and CTF)", star_path)
@@ -209,15 +241,27 @@ def simulate_dataset(components: list[Component], config: SimulationConfig, out_
     gt_paths = []
     for c, comp in enumerate(components):
         for j, vol in enumerate(comp.volumes):
-            path = gt_dir / (f"{c:02d}_{comp.name}.mrc" if len(comp.volumes) == 1 else f"{c:02d}_{comp.name}_{j:03d}.mrc")
+            path = gt_dir / (
+                f"{c:02d}_{comp.name}.mrc" if len(comp.volumes) == 1 else f"{c:02d}_{comp.name}_{j:03d}.mrc"
+            )
             write_map(path, vol, config.apix, force=force)
             gt_paths.append(str(path.relative_to(out_dir)))
     log.info("wrote %d ground-truth map(s) in %s", len(gt_paths), gt_dir)
-    np.savez(out_dir / "labels.npz", component=labels.component, conformation=labels.conformation,
-             is_junk=labels.is_junk, rotations=rotations, shifts_px=shifts_px)
-    summary = {"config": asdict(config), "noise_sigma": noise_sigma,
-               "components": [{"name": c.name, "source": c.source, "n_conformations": len(c.volumes)} for c in components],
-               "ground_truth_maps": gt_paths, "counts": {str(c): int(np.sum(labels.component == c)) for c in range(-1, len(components))}}
+    np.savez(
+        out_dir / "labels.npz",
+        component=labels.component,
+        conformation=labels.conformation,
+        is_junk=labels.is_junk,
+        rotations=rotations,
+        shifts_px=shifts_px,
+    )
+    summary = {
+        "config": asdict(config),
+        "noise_sigma": noise_sigma,
+        "components": [{"name": c.name, "source": c.source, "n_conformations": len(c.volumes)} for c in components],
+        "ground_truth_maps": gt_paths,
+        "counts": {str(c): int(np.sum(labels.component == c)) for c in range(-1, len(components))},
+    }
     (out_dir / "simulation.json").write_text(json.dumps(summary, indent=2))
     log.info("wrote %s and %s", out_dir / "labels.npz", out_dir / "simulation.json")
     return table

@@ -8,8 +8,14 @@ from cryoscape.analysis import adjusted_rand_index
 from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
 from cryoscape.analysis.selection import combine, in_polygon
 from cryoscape.analysis.trajectory import evenly_spaced, latent_path
-from cryoscape.analysis.volume_space import (cluster_maps, landscape_mask, masked, state_maps, train_volume_mapping,
-                                             volume_pca)
+from cryoscape.analysis.volume_space import (
+    cluster_maps,
+    landscape_mask,
+    masked,
+    state_maps,
+    train_volume_mapping,
+    volume_pca,
+)
 from cryoscape.errors import InputError, OverwriteError
 from cryoscape.io.paths import staged_folder
 from cryoscape.models.neural_field import NeuralField
@@ -42,7 +48,9 @@ def test_pca_orients_components_and_traversal_spans_percentiles():
     assert pca.explained[0] > 0.8 and abs(pca.components[0, 0]) > 0.99
     np.testing.assert_allclose(pca.to_latent(pca.coords), z, atol=1e-8)
     flipped = latent_pca(-z)  # the sign rule is about the data's skew, so PC1 follows the data
-    np.testing.assert_allclose(flipped.coords[:, 0], pca.coords[:, 0] * np.sign(flipped.coords[:, 0] @ pca.coords[:, 0]))
+    np.testing.assert_allclose(
+        flipped.coords[:, 0], pca.coords[:, 0] * np.sign(flipped.coords[:, 0] @ pca.coords[:, 0])
+    )
     path = pc_traversal(pca, 0, n=10)
     coords = (path - pca.mean) @ pca.components.T
     np.testing.assert_allclose(coords[[0, -1], 0], np.percentile(pca.coords[:, 0], [5, 95]))
@@ -84,7 +92,7 @@ def _blob(D, centre, sigma):
     k = np.arange(D) - D // 2
     z, y, x = np.meshgrid(k, k, k, indexing="ij")
     r2 = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2
-    return np.exp(-r2 / (2 * sigma ** 2)).astype(np.float32)
+    return np.exp(-r2 / (2 * sigma**2)).astype(np.float32)
 
 
 def test_volume_space_recovers_a_moving_domain_and_two_states():

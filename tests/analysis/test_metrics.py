@@ -32,6 +32,7 @@ def test_fsc_of_independent_noise_is_near_zero():
 def test_fsc_matches_direct_shell_sum():
     """Independent reference: shells and correlation computed with scipy.ndimage on numpy's FFT."""
     from scipy import ndimage
+
     rng = np.random.default_rng(2)
     a, b = _blob_map(seed=3) + 0.3 * rng.normal(size=(32,) * 3), _blob_map(seed=3) + 0.3 * rng.normal(size=(32,) * 3)
     fa, fb = np.fft.fftshift(np.fft.fftn(a)), np.fft.fftshift(np.fft.fftn(b))

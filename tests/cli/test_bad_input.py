@@ -21,9 +21,15 @@ def _dataset(folder, n=8, D=16):
     stack = folder / "p.mrcs"
     images = np.random.default_rng(0).normal(size=(n, D, D)).astype(np.float32)
     write_stack(stack, images, apix=2.0)
-    table = ParticleTable(image_paths=np.array([str(stack)] * n), image_indices=np.arange(n), box_size=D,
-                          apix=np.full(n, 2.0), rotations=np.tile(np.eye(3), (n, 1, 1)), shifts_A=np.zeros((n, 2)),
-                          ctf=CTFParams.constant(n))
+    table = ParticleTable(
+        image_paths=np.array([str(stack)] * n),
+        image_indices=np.arange(n),
+        box_size=D,
+        apix=np.full(n, 2.0),
+        rotations=np.tile(np.eye(3), (n, 1, 1)),
+        shifts_A=np.zeros((n, 2)),
+        ctf=CTFParams.constant(n),
+    )
     save_star(folder / "p.star", table)
     return stack, images
 
@@ -41,6 +47,7 @@ def _break(case, folder):
         write_stack(stack, images, apix=2.0, force=True)
     elif case == "non-square images":
         import mrcfile
+
         with mrcfile.new(stack, overwrite=True) as mrc:
             mrc.set_data(np.zeros((8, 16, 12), np.float32))
     elif case == "truncated stack":
@@ -103,5 +110,8 @@ def test_backproject_rejects_an_unknown_or_missing_device(tmp_path, capsys):
     assert main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "o.mrc"), "--device", "tpu9", "-q"]) == 1
     assert "unknown device" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        assert main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "o.mrc"), "--device", "cuda", "-q"]) == 1
+        assert (
+            main(["backproject", str(tmp_path / "p.star"), "-o", str(tmp_path / "o.mrc"), "--device", "cuda", "-q"])
+            == 1
+        )
         assert "no CUDA device" in capsys.readouterr().err

@@ -13,8 +13,30 @@ from cryoscape.io.mrc import read_map
 def small_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli")
     sim = out / "sim"
-    assert main(["simulate", "adk_open", "-o", str(sim), "-n", "600", "--box", "32", "--apix", "3.0",
-                 "--snr", "1.0", "--max-shift", "2", "--seed", "5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "adk_open",
+                "-o",
+                str(sim),
+                "-n",
+                "600",
+                "--box",
+                "32",
+                "--apix",
+                "3.0",
+                "--snr",
+                "1.0",
+                "--max-shift",
+                "2",
+                "--seed",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out, sim
 
 
@@ -25,12 +47,35 @@ def test_simulate_writes_everything_deterministically(small_run, tmp_path):
     summary = json.loads((sim / "simulation.json").read_text())
     assert summary["config"]["n_particles"] == 600 and summary["noise_sigma"] > 0
     again = tmp_path / "again"
-    assert main(["simulate", "adk_open", "-o", str(again), "-n", "600", "--box", "32", "--apix", "3.0",
-                 "--snr", "1.0", "--max-shift", "2", "--seed", "5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "adk_open",
+                "-o",
+                str(again),
+                "-n",
+                "600",
+                "--box",
+                "32",
+                "--apix",
+                "3.0",
+                "--snr",
+                "1.0",
+                "--max-shift",
+                "2",
+                "--seed",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     a, _, _ = read_map(sim / "gt/00_adk_open.mrc")
     b, _, _ = read_map(again / "gt/00_adk_open.mrc")
     assert np.array_equal(a, b)
     import mrcfile
+
     with mrcfile.open(sim / "particles.mrcs") as m1, mrcfile.open(again / "particles.mrcs") as m2:
         assert np.array_equal(m1.data, m2.data)
 
@@ -45,8 +90,20 @@ def test_simulate_refuses_to_overwrite_without_force(small_run, capsys):
 def test_backproject_and_fsc_commands(small_run, capsys):
     out, sim = small_run
     target = out / "map.mrc"
-    assert main(["backproject", str(sim / "particles.star"), "-o", str(target),
-                 "--reference", str(sim / "gt/00_adk_open.mrc"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "backproject",
+                str(sim / "particles.star"),
+                "-o",
+                str(target),
+                "--reference",
+                str(sim / "gt/00_adk_open.mrc"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "half-map FSC=0.143" in printed and "FSC vs reference=0.5" in printed
     for name in ("map.mrc", "map_half1.mrc", "map_half2.mrc", "map_fsc.png"):
@@ -61,12 +118,15 @@ def test_backproject_and_fsc_commands(small_run, capsys):
     assert 6.0 <= res["FSC=0.143"] <= res["FSC=0.5"] < 40
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["backproject", "missing.star", "-o", "x.mrc"], "does not exist"),
-    (["fsc", "a.mrc", "b.mrc"], "does not exist"),
-    (["simulate", "not_a_structure", "-o", "out"], "neither a file nor a shipped structure"),
-    (["simulate", "adk_open", "-o", "out", "--box", "33"], "even"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["backproject", "missing.star", "-o", "x.mrc"], "does not exist"),
+        (["fsc", "a.mrc", "b.mrc"], "does not exist"),
+        (["simulate", "not_a_structure", "-o", "out"], "neither a file nor a shipped structure"),
+        (["simulate", "adk_open", "-o", "out", "--box", "33"], "even"),
+    ],
+)
 def test_bad_input_gives_one_line_error(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 1
@@ -90,8 +150,20 @@ def test_star_cs_and_cryodrgn_inputs_give_the_same_map(small_run):
 
     out, sim = small_run
     save_cs(out / "particles.cs", load_particles(sim / "particles.star"))
-    assert main(["export-cryodrgn", str(sim / "particles.star"), "--poses", str(out / "poses.pkl"),
-                 "--ctf", str(out / "ctf.pkl"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "export-cryodrgn",
+                str(sim / "particles.star"),
+                "--poses",
+                str(out / "poses.pkl"),
+                "--ctf",
+                str(out / "ctf.pkl"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     runs = {
         "star": [str(sim / "particles.star")],
         "cs": [str(out / "particles.cs"), "--datadir", str(sim)],

@@ -18,8 +18,10 @@ def band_limited(D, n=3, seed=0):
     """Images that are sums of cosines with integer frequencies |k| <= 5 cycles per box, origin at
     pixel D/2, and the analytic function to evaluate them anywhere: f(x, y) in pixels."""
     rng = np.random.default_rng(seed)
-    terms = [(rng.integers(-5, 6, size=(4, 2)), rng.normal(size=4), rng.uniform(0, 2 * np.pi, 4), rng.normal())
-             for _ in range(n)]
+    terms = [
+        (rng.integers(-5, 6, size=(4, 2)), rng.normal(size=4), rng.uniform(0, 2 * np.pi, 4), rng.normal())
+        for _ in range(n)
+    ]
 
     def f(x, y, D_grid):
         out = []
@@ -62,8 +64,9 @@ def test_downsample_preserves_mean_of_noise_and_matches_scipy(tmp_path, capsys):
         small = stack.read_all()
     np.testing.assert_allclose(small.mean(axis=(1, 2)), imgs.mean(axis=(1, 2)), atol=1e-5)
     # scipy's Fourier resampling (keeps values; origin at pixel 0) after moving the centre pixel to 0, then back
-    ref = np.roll(resample(resample(np.roll(imgs, (-16, -16), axis=(1, 2)), 20, axis=1), 20, axis=2),
-                  (10, 10), axis=(1, 2))
+    ref = np.roll(
+        resample(resample(np.roll(imgs, (-16, -16), axis=(1, 2)), 20, axis=1), 20, axis=2), (10, 10), axis=(1, 2)
+    )
     # scipy splits the Nyquist term symmetrically, cropping keeps one side: compare below Nyquist
     lowpass = np.fft.fft2(small - ref)
     lowpass[:, 10, :] = 0
@@ -115,8 +118,17 @@ def test_preprocess_select_invert_normalize(tmp_path, capsys):
     imgs[:, 8:16, 8:16] += 10.0  # a "particle" inside the circle must not affect the normalization
     write_stack(tmp_path / "in.mrcs", imgs, 1.7)
     np.save(tmp_path / "sel.npy", np.array([4, 1, 1]))
-    code, err = run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "out.mrcs",
-                    "--select", tmp_path / "sel.npy", "--invert", "--normalize")
+    code, err = run(
+        capsys,
+        "preprocess",
+        tmp_path / "in.mrcs",
+        "-o",
+        tmp_path / "out.mrcs",
+        "--select",
+        tmp_path / "sel.npy",
+        "--invert",
+        "--normalize",
+    )
     assert code == 0, err
     assert stack_info(tmp_path / "out.mrcs") == (3, D, pytest.approx(1.7, abs=1e-6))
     with MRCStack(tmp_path / "out.mrcs") as stack:
@@ -137,8 +149,19 @@ def test_preprocess_text_selection_and_invert_only(tmp_path, capsys):
     imgs = np.arange(4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8)
     write_stack(tmp_path / "in.mrcs", imgs, 1.0)
     (tmp_path / "sel.txt").write_text("3\n0, 2\n")
-    assert run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs",
-               "--select", tmp_path / "sel.txt", "--invert")[0] == 0
+    assert (
+        run(
+            capsys,
+            "preprocess",
+            tmp_path / "in.mrcs",
+            "-o",
+            tmp_path / "o.mrcs",
+            "--select",
+            tmp_path / "sel.txt",
+            "--invert",
+        )[0]
+        == 0
+    )
     with MRCStack(tmp_path / "o.mrcs") as stack:
         np.testing.assert_array_equal(stack.read_all(), -imgs[[3, 0, 2]])
     assert run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "copy.mrcs")[0] == 0
@@ -149,10 +172,14 @@ def test_preprocess_text_selection_and_invert_only(tmp_path, capsys):
 def test_preprocess_errors(tmp_path, capsys):
     write_stack(tmp_path / "in.mrcs", np.ones((4, 8, 8)), 1.0)
     np.save(tmp_path / "bad.npy", np.array([0, 4]))
-    code, err = run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs", "--select", tmp_path / "bad.npy")
+    code, err = run(
+        capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs", "--select", tmp_path / "bad.npy"
+    )
     assert code == 1 and "bad.npy: index 4 is out of range for 4 particles" in err
     (tmp_path / "words.txt").write_text("one two\n")
-    code, err = run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs", "--select", tmp_path / "words.txt")
+    code, err = run(
+        capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs", "--select", tmp_path / "words.txt"
+    )
     assert code == 1 and "words.txt is not a list of particle indices" in err
     code, err = run(capsys, "preprocess", tmp_path / "in.mrcs", "-o", tmp_path / "o.mrcs", "--normalize")
     assert code == 1 and "particle 0 has a constant background" in err
@@ -185,9 +212,13 @@ def star_input(tmp_path):
     (tmp_path / "in").mkdir()
     stack = write_stack(tmp_path / "in" / "stack.mrcs", imgs, 1.2)
     table = ParticleTable(
-        image_paths=np.array([str(stack)] * 6, dtype=object), image_indices=np.arange(6)[::-1].copy(), box_size=32,
-        apix=np.full(6, 1.2), rotations=Rotation.random(6, random_state=1).as_matrix(),
-        shifts_A=rng.uniform(-5, 5, size=(6, 2)), ctf=CTFParams.constant(6, defocus_u_A=12000.0),
+        image_paths=np.array([str(stack)] * 6, dtype=object),
+        image_indices=np.arange(6)[::-1].copy(),
+        box_size=32,
+        apix=np.full(6, 1.2),
+        rotations=Rotation.random(6, random_state=1).as_matrix(),
+        shifts_A=rng.uniform(-5, 5, size=(6, 2)),
+        ctf=CTFParams.constant(6, defocus_u_A=12000.0),
     )
     star = particle_io.save_star(tmp_path / "in" / "particles.star", table)
     return star, table, imgs, particle_io

@@ -7,8 +7,15 @@ import pytest
 import torch
 
 import cryoscape.data.images as images_module
-from cryoscape.data.images import (ImageSource, ParticleBatchSampler, ParticleImageDataset, iterate_batches,
-                                   iterate_chunks, load_image_table, make_dataloader)
+from cryoscape.data.images import (
+    ImageSource,
+    ParticleBatchSampler,
+    ParticleImageDataset,
+    iterate_batches,
+    iterate_chunks,
+    load_image_table,
+    make_dataloader,
+)
 from cryoscape.data.particle_io import load_stacks
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
@@ -18,8 +25,9 @@ from cryoscape.io.mrc import write_stack
 def mixed_table(pa, pb, rows):
     """Particles drawn from two stacks: rows = list of (stack 0/1, index)."""
     paths = np.array([str(pa if s == 0 else pb) for s, _ in rows], dtype=object)
-    return ParticleTable(image_paths=paths, image_indices=np.array([i for _, i in rows]), box_size=16,
-                         apix=np.full(len(rows), 1.5))
+    return ParticleTable(
+        image_paths=paths, image_indices=np.array([i for _, i in rows]), box_size=16, apix=np.full(len(rows), 1.5)
+    )
 
 
 ROWS = [(1, 4), (0, 0), (0, 6), (1, 0), (0, 3), (1, 2), (0, 3)]
@@ -140,7 +148,7 @@ def test_dataloader_yields_whole_batches(two_stacks, num_workers):
     pa, pb, a, b = two_stacks
     source = ImageSource.from_table(load_stacks([pa, pb]))
     source.get(np.array([0]))  # an open memory map must not stop the workers
-    loader = make_dataloader(source, batch_size=5, seed=0, num_workers=num_workers)
+    loader = make_dataloader(source, ParticleBatchSampler(len(source), 5, seed=0), num_workers=num_workers)
     all_images = np.concatenate([a, b])
     seen = []
     for images, indices in loader:

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from cryoscape.errors import InputError, OverwriteError
-from cryoscape.io.mrc import (MRCStack, StackWriter, read_map, read_stack_list, stack_info, write_map,
-                              write_stack)
+from cryoscape.io.mrc import MRCStack, StackWriter, read_map, read_stack_list, stack_info, write_map, write_stack
 
 
 def test_map_round_trip_keeps_values_voxel_size_and_origin(tmp_path, rng):
@@ -126,7 +125,9 @@ def test_truncated_stack_is_reported(tmp_path, rng):
     path = write_stack(tmp_path / "t.mrcs", rng.normal(size=(10, 8, 8)), 1.0)
     with open(path, "r+b") as f:
         f.truncate(1024 + 6 * 8 * 8 * 4 + 17)  # 6 whole images and a piece
-    with pytest.raises(InputError, match=r"t.mrcs is truncated: header says 10 images of 8×8 but the file holds only 6"):
+    with pytest.raises(
+        InputError, match=r"t.mrcs is truncated: header says 10 images of 8×8 but the file holds only 6"
+    ):
         stack_info(path)
     with pytest.raises(InputError, match="truncated"):
         MRCStack(path)
@@ -152,7 +153,7 @@ def test_stack_writer_in_chunks(tmp_path, rng):
     imgs = rng.normal(size=(11, 8, 8)).astype(np.float32)
     with StackWriter(tmp_path / "w.mrcs", 11, 8, 0.9) as writer:
         for start in (8, 0, 4):  # any order
-            writer.write(start, imgs[start:start + 4])
+            writer.write(start, imgs[start : start + 4])
     assert stack_info(tmp_path / "w.mrcs") == (11, 8, pytest.approx(0.9, abs=1e-6))
     with MRCStack(tmp_path / "w.mrcs") as stack:
         np.testing.assert_array_equal(stack.read_all(), imgs)

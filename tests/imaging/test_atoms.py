@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from cryoscape.errors import InputError
-from cryoscape.imaging.atoms import (atoms_to_volume, default_bfactor_A2, project_atoms,
-                                     scattering_coefficients)
+from cryoscape.imaging.atoms import atoms_to_volume, default_bfactor_A2, project_atoms, scattering_coefficients
 from cryoscape.imaging.fft import fft3_center
 from cryoscape.imaging.grids import frequency_grid_3d
 
@@ -27,7 +26,7 @@ def test_single_atom_transform_is_the_scattering_factor():
     D, apix, B = 32, 1.0, 150.0  # σ ≥ 1.4 px: aliasing below 1e-4
     vol = atoms_to_volume(np.zeros((1, 3)), ["N"], D, apix, bfactor_A2=B).double()
     F = fft3_center(vol)
-    s2 = (frequency_grid_3d(D, dtype=torch.float64) ** 2).sum(-1) / apix ** 2
+    s2 = (frequency_grid_3d(D, dtype=torch.float64) ** 2).sum(-1) / apix**2
     coef = gemmi.Element("N").c4322
     f = sum(ai * torch.exp(-(bi + B) * s2 / 4) for ai, bi in zip(coef.a, coef.b))
     np.testing.assert_allclose(F.real.numpy(), f.numpy(), atol=2e-4 * sum(coef.a))
@@ -53,7 +52,7 @@ def test_scale_and_geometry(adk_atoms):
     np.testing.assert_allclose(proj[0].numpy(), vol.sum(0).numpy(), atol=2e-3 * float(proj.max()))
     # the x axis of the image is the x axis of the map (not transposed)
     assert np.abs(proj[0].numpy() - vol.sum(0).T.numpy()).max() > 0.1 * float(proj.max())
-    assert default_bfactor_A2(2.0) == pytest.approx(8 * math.pi ** 2 * 4)
+    assert default_bfactor_A2(2.0) == pytest.approx(8 * math.pi**2 * 4)
 
 
 def test_atoms_to_volume_speed(adk_atoms):

@@ -51,7 +51,7 @@ def _codata_voltage_kV(kV: float) -> float:
 
     def codata(v):
         eV = C.e * v * 1e3
-        return C.h * C.c / math.sqrt(eV * (2 * C.m_e * C.c ** 2 + eV)) * 1e10 - target
+        return C.h * C.c / math.sqrt(eV * (2 * C.m_e * C.c**2 + eV)) * 1e10 - target
 
     return brentq(codata, kV * 0.99, kV * 1.01, xtol=1e-12)
 
@@ -63,9 +63,14 @@ def _torch_ctf(i, D, voltage_kV=None, angle_sign=1.0):
         astigmatism=(p["defocus_u_A"] - p["defocus_v_A"]) / 2e4,
         astigmatism_angle=angle_sign * p["astig_angle_deg"],
         voltage=_codata_voltage_kV(p["voltage_kV"]) if voltage_kV is None else voltage_kV,
-        spherical_aberration=p["cs_mm"], amplitude_contrast=p["amplitude_contrast"],
-        phase_shift=p["phase_shift_deg"], pixel_size=APIX[i].item(), image_shape=(D, D),
-        rfft=False, fftshift=True).double()
+        spherical_aberration=p["cs_mm"],
+        amplitude_contrast=p["amplitude_contrast"],
+        phase_shift=p["phase_shift_deg"],
+        pixel_size=APIX[i].item(),
+        image_shape=(D, D),
+        rfft=False,
+        fftshift=True,
+    ).double()
 
 
 def test_wavelength_at_300kV():
@@ -93,18 +98,18 @@ def test_ctf_at_shapes_sign_and_bfactor():
     c = ctf_mod.CTF.of(**common).at(freqs)
     assert c.shape == (3, 32, 32) and c.dtype == torch.float64
     w, phi = PARAMS["amplitude_contrast"].double(), torch.deg2rad(PARAMS["phase_shift_deg"].double())
-    np.testing.assert_allclose(c[:, 16, 16], w * torch.cos(-phi) - torch.sqrt(1 - w ** 2) * torch.sin(-phi))
+    np.testing.assert_allclose(c[:, 16, 16], w * torch.cos(-phi) - torch.sqrt(1 - w**2) * torch.sin(-phi))
     assert c[0, 16, 16] == pytest.approx(0.1)  # RELION's sign: positive at low frequency
     with_b = ctf_mod.CTF.of(**common, bfactor_A2=torch.tensor([100.0, 0.0, 50.0]))
     cb = with_b.at(freqs)
-    s2 = (freqs ** 2).sum(-1)
+    s2 = (freqs**2).sum(-1)
     np.testing.assert_allclose(cb[0], c[0] * torch.exp(-100 * s2 / 4), atol=1e-14)
     np.testing.assert_allclose(cb[1], c[1], atol=1e-14)
     np.testing.assert_allclose(with_b.images(32, 1.5, dtype=torch.float64), cb, atol=1e-12)
     # a 1D radial profile matches the closed-form γ for the round (non-astigmatic) case
     k = torch.tensor([[0.1, 0.0]], dtype=torch.float64)
     lam = 12.2643247 / math.sqrt(300e3 * (1 + 0.978466e-6 * 300e3))
-    gamma = 2 * math.pi * (-0.5 * 15000 * lam * 0.01 + 0.25 * 2.7e7 * lam ** 3 * 1e-4)
+    gamma = 2 * math.pi * (-0.5 * 15000 * lam * 0.01 + 0.25 * 2.7e7 * lam**3 * 1e-4)
     val = ctf_mod.CTF.of(15000.0, 15000.0, 0.0, 300.0, 2.7, 0.1).at(k)
     assert val.item() == pytest.approx(0.1 * math.cos(gamma) - math.sqrt(0.99) * math.sin(gamma), abs=1e-12)
 

@@ -53,7 +53,10 @@ def test_hartley_definition_and_inverse():
 def test_crop_pad_and_downsample_of_band_limited_wave():
     D, d = 32, 16
     pos = torch.arange(D, dtype=torch.float64) - D // 2
-    wave = lambda p: 0.3 + torch.cos(2 * np.pi * 3 * p[None, :] / D) * torch.sin(2 * np.pi * 2 * p[:, None] / D)
+
+    def wave(p):
+        return 0.3 + torch.cos(2 * np.pi * 3 * p[None, :] / D) * torch.sin(2 * np.pi * 2 * p[:, None] / D)
+
     img = wave(pos)
     small = fft.downsample_images(img[None], d)[0]
     coarse = (torch.arange(d, dtype=torch.float64) - d // 2) * (D / d)  # coarse pixel j at (j - d//2)·D/d

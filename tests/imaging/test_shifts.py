@@ -10,7 +10,7 @@ from cryoscape.imaging.shifts import translate_ft, translate_ht
 
 def _blob(D, cx=0.0, cy=0.0, sigma=2.5):
     a = np.arange(D) - D // 2
-    return np.exp(-((a[None, :] - cx) ** 2 / (2 * sigma ** 2) + (a[:, None] - cy) ** 2 / (1.3 * sigma) ** 2))
+    return np.exp(-((a[None, :] - cx) ** 2 / (2 * sigma**2) + (a[:, None] - cy) ** 2 / (1.3 * sigma) ** 2))
 
 
 def test_integer_shift_equals_roll():
@@ -19,7 +19,7 @@ def test_integer_shift_equals_roll():
     out = ifft2_center(translate_ft(fft2_center(torch.from_numpy(x)), shifts)).real.numpy()
     for i, (sx, sy) in enumerate(shifts.tolist()):
         np.testing.assert_allclose(out[i], np.roll(x[i], (int(sy), int(sx)), axis=(0, 1)), atol=1e-12)
-        out_ht = iht2_center(translate_ht(ht2_center(torch.from_numpy(x[i:i + 1])), shifts[i:i + 1]))[0]
+        out_ht = iht2_center(translate_ht(ht2_center(torch.from_numpy(x[i : i + 1])), shifts[i : i + 1]))[0]
         np.testing.assert_allclose(out_ht.numpy(), out[i], atol=1e-12)
 
 
@@ -27,7 +27,7 @@ def test_fractional_shift_matches_scipy_and_sign_matters():
     D = 48
     img = _blob(D)
     shift = (2.3, -1.6)  # (x, y)
-    ref = ndimage.shift(img, (shift[1], shift[0]), order=5, mode="grid-wrap")   # content moves to +x, +y
+    ref = ndimage.shift(img, (shift[1], shift[0]), order=5, mode="grid-wrap")  # content moves to +x, +y
     ft = fft2_center(torch.from_numpy(img)[None])
     s = torch.tensor([shift], dtype=torch.float64)
     out = ifft2_center(translate_ft(ft, s)).real[0].numpy()
@@ -43,12 +43,12 @@ def test_fractional_shift_matches_scipy_and_sign_matters():
 
 
 def test_shifts_broadcast_over_a_search_grid():
-    ft = fft2_center(torch.from_numpy(_blob(16))[None, None])                       # (1, 1, D, D)
+    ft = fft2_center(torch.from_numpy(_blob(16))[None, None])  # (1, 1, D, D)
     shifts = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [-3.0, 1.0]]], dtype=torch.float64)  # (1, 3, 2)
     out = translate_ft(ft, shifts)
     assert out.shape == (1, 3, 16, 16)
     for t in range(3):
-        np.testing.assert_allclose(out[0, t].numpy(), translate_ft(ft[0], shifts[0, t:t + 1]).numpy()[0])
+        np.testing.assert_allclose(out[0, t].numpy(), translate_ft(ft[0], shifts[0, t : t + 1]).numpy()[0])
 
 
 def test_shift_validation():

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from cryoscape.errors import InputError
+from cryoscape.imaging.rotations import matrix_to_quaternion, quaternion_to_matrix, random_rotations
+
 # the package re-exports the function so3_grid, which shadows the submodule as an attribute
 g = importlib.import_module("cryoscape.imaging.so3_grid")
-from cryoscape.imaging.rotations import matrix_to_quaternion, quaternion_to_matrix, random_rotations
 
 healpy = pytest.importorskip("healpy")
 
@@ -19,7 +20,7 @@ def _angle_between(q1, q2):
 
 @pytest.mark.parametrize("nside", [1, 2, 4, 8, 16])
 def test_pix2ang_matches_healpy_nested(nside):
-    ipix = np.arange(12 * nside ** 2)
+    ipix = np.arange(12 * nside**2)
     theta, phi = g.pix2ang(nside, ipix)
     ref_theta, ref_phi = healpy.pix2ang(nside, ipix, nest=True)
     np.testing.assert_allclose(theta.numpy(), ref_theta, atol=1e-13)

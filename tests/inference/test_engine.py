@@ -21,8 +21,28 @@ SMALL_NET = ["--dec-dim", "32", "--dec-layers", "1", "--no-amp"]
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("engine")
-    assert main(["simulate", "adk_open", "-o", str(out / "sim"), "-n", "600", "--box", "24", "--apix", "4.0",
-                 "--snr", "1", "--seed", "4", "-q"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "adk_open",
+                "-o",
+                str(out / "sim"),
+                "-n",
+                "600",
+                "--box",
+                "24",
+                "--apix",
+                "4.0",
+                "--snr",
+                "1",
+                "--seed",
+                "4",
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -68,7 +88,14 @@ def test_load_refuses_changed_settings_and_force_starts_clean(small, capsys):
     star, run = str(small / "sim/particles.star"), small / "vae"
     vae = ["train-vae", star, "-o", str(run), "--zdim", "2", "--enc-dim", "32", "--enc-layers", "1", *FAST, *SMALL_NET]
     assert main([*vae, "-n", "2"]) == 0
-    assert {p.name for p in run.glob("*.npy")} == {"z.1.npy", "z.2.npy", "z.npy", "z_var.1.npy", "z_var.2.npy", "z_var.npy"}
+    assert {p.name for p in run.glob("*.npy")} == {
+        "z.1.npy",
+        "z.2.npy",
+        "z.npy",
+        "z_var.1.npy",
+        "z_var.2.npy",
+        "z_var.npy",
+    }
     line = _one_line_error(capsys, [*vae, "-n", "3", "--load", "latest", "--lr", "0.01"], "lr 0.0001 (asked: 0.01)")
     assert "config.json" in line
     _one_line_error(capsys, [*vae, "-n", "3", "--load", "latest", "--zdim", "3"], "zdim 2 (asked: 3)")
@@ -81,8 +108,11 @@ def test_load_refuses_changed_settings_and_force_starts_clean(small, capsys):
 
 def test_non_finite_loss_stops_before_a_checkpoint(small, capsys, tmp_path):
     run = tmp_path / "run"
-    line = _one_line_error(capsys, ["train-nn", str(small / "sim/particles.star"), "-o", str(run), "-n", "1",
-                                    "--lr", "1e30", *FAST, *SMALL_NET], "the loss became")
+    line = _one_line_error(
+        capsys,
+        ["train-nn", str(small / "sim/particles.star"), "-o", str(run), "-n", "1", "--lr", "1e30", *FAST, *SMALL_NET],
+        "the loss became",
+    )
     assert "in epoch 1" in line and "lower --lr" in line
     assert not list(run.glob("weights.*.pt"))
 
@@ -93,7 +123,9 @@ def test_lr_decay_resumes_exactly(small):
     assert main(["train-nn", star, "-o", str(small / "straight"), "-n", "2", *common]) == 0
     assert main(["train-nn", star, "-o", str(small / "resumed"), "-n", "1", *common]) == 0
     assert main(["train-nn", star, "-o", str(small / "resumed"), "-n", "2", "--load", "latest", *common]) == 0
-    a, b = (torch.load(small / f"{r}/weights.2.pt", weights_only=True)["model"]["hartley"] for r in ("straight", "resumed"))
+    a, b = (
+        torch.load(small / f"{r}/weights.2.pt", weights_only=True)["model"]["hartley"] for r in ("straight", "resumed")
+    )
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     constant = small / "constant"
     assert main(["train-nn", star, "-o", str(constant), "-n", "2", "--model", "voxel", "--lr-decay", "1", *FAST]) == 0
@@ -102,8 +134,31 @@ def test_lr_decay_resumes_exactly(small):
 
 def test_bfloat16_training_writes_float32_latents(small):
     run = small / "bf16"
-    assert main(["train-vae", str(small / "sim/particles.star"), "-o", str(run), "--zdim", "1", "-n", "1", "--amp",
-                 "--enc-dim", "32", "--enc-layers", "1", "--dec-dim", "32", "--dec-layers", "1", *FAST]) == 0
+    assert (
+        main(
+            [
+                "train-vae",
+                str(small / "sim/particles.star"),
+                "-o",
+                str(run),
+                "--zdim",
+                "1",
+                "-n",
+                "1",
+                "--amp",
+                "--enc-dim",
+                "32",
+                "--enc-layers",
+                "1",
+                "--dec-dim",
+                "32",
+                "--dec-layers",
+                "1",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     z = np.load(run / "z.npy")
     assert z.dtype == np.float32 and z.shape == (600, 1)
     assert len(np.unique(z)) > 0.95 * len(z)  # bfloat16 would leave a few hundred distinct values

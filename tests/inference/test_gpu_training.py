@@ -14,8 +14,27 @@ from sklearn.metrics import adjusted_rand_score
 from cryoscape.cli.main import main
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
-ARGS = ["--zdim", "1", "-n", "4", "-b", "16", "--lr", "1e-3", "--dec-dim", "128", "--dec-layers", "2", "--enc-dim",
-        "128", "--enc-layers", "2", "--pe", "geom_lowf", "-q"]
+ARGS = [
+    "--zdim",
+    "1",
+    "-n",
+    "4",
+    "-b",
+    "16",
+    "--lr",
+    "1e-3",
+    "--dec-dim",
+    "128",
+    "--dec-layers",
+    "2",
+    "--enc-dim",
+    "128",
+    "--enc-layers",
+    "2",
+    "--pe",
+    "geom_lowf",
+    "-q",
+]
 
 
 def _ari(two_states, run) -> float:
@@ -35,8 +54,27 @@ def test_vae_on_cuda_with_bf16_matches_the_cpu(two_states):
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
 def test_two_nccl_processes(two_states):
     run = two_states / "nccl"
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "cryoscape.cli.main", "train-vae", str(two_states / "sim/particles.star"), "-o",
-                             str(run), "--device", "cuda", *ARGS], env=dict(os.environ), capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "cryoscape.cli.main",
+            "train-vae",
+            str(two_states / "sim/particles.star"),
+            "-o",
+            str(run),
+            "--device",
+            "cuda",
+            *ARGS,
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert _ari(two_states, run) > 0.9

@@ -10,14 +10,49 @@ from cryoscape.cli.main import main
 from cryoscape.imaging.fsc import fsc
 from cryoscape.io.mrc import read_map
 
-TRAIN = ["-b", "16", "--lr", "1e-3", "--width", "128", "--depth", "2", "--pe", "geom_lowf", "--device", "cpu", "--no-amp", "-q"]
+TRAIN = [
+    "-b",
+    "16",
+    "--lr",
+    "1e-3",
+    "--width",
+    "128",
+    "--depth",
+    "2",
+    "--pe",
+    "geom_lowf",
+    "--device",
+    "cpu",
+    "--no-amp",
+    "-q",
+]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("nn")
-    assert main(["simulate", "adk_open", "-o", str(out / "sim"), "-n", "1500", "--box", "32", "--apix", "3.0",
-                 "--max-shift", "2", "--seed", "3", "-q"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "adk_open",
+                "-o",
+                str(out / "sim"),
+                "-n",
+                "1500",
+                "--box",
+                "32",
+                "--apix",
+                "3.0",
+                "--max-shift",
+                "2",
+                "--seed",
+                "3",
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -86,11 +121,17 @@ def test_pose_refinement_reduces_pose_errors(dataset):
     table = load_particles(dataset / "sim/particles.star")
     rng = np.random.default_rng(0)
     kicks = axis_angle_to_matrix(rng.normal(scale=np.deg2rad(3.0) / np.sqrt(3), size=(len(table), 3)))
-    noisy = replace(table, rotations=kicks @ table.rotations,
-                    shifts_A=table.shifts_A + rng.normal(scale=0.5, size=(len(table), 2)) * table.apix[:, None])
+    noisy = replace(
+        table,
+        rotations=kicks @ table.rotations,
+        shifts_A=table.shifts_A + rng.normal(scale=0.5, size=(len(table), 2)) * table.apix[:, None],
+    )
     save_star(dataset / "sim/perturbed.star", noisy)
     run = dataset / "refine"
-    assert main(["train-nn", str(dataset / "sim/perturbed.star"), "-o", str(run), "-n", "8", "--refine-poses", *TRAIN]) == 0
+    assert (
+        main(["train-nn", str(dataset / "sim/perturbed.star"), "-o", str(run), "-n", "8", "--refine-poses", *TRAIN])
+        == 0
+    )
     refined = load_particles(run / "refined_particles.star")
     before = geodesic_angle_deg(table.rotations, noisy.rotations).mean()
     after = geodesic_angle_deg(table.rotations, refined.rotations).mean()

@@ -20,16 +20,36 @@ from cryoscape.imaging.fsc import fsc
 from cryoscape.io.legacy_pickle import write_cryodrgn_poses
 from cryoscape.io.mrc import read_map
 
-SMALL = ["-b", "16", "--lr", "1e-3", "--dec-dim", "128", "--dec-layers", "2", "--enc-dim", "128", "--enc-layers", "2",
-         "--pe", "geom_lowf", "--device", "cpu", "--no-amp", "-q"]
+SMALL = [
+    "-b",
+    "16",
+    "--lr",
+    "1e-3",
+    "--dec-dim",
+    "128",
+    "--dec-layers",
+    "2",
+    "--enc-dim",
+    "128",
+    "--enc-layers",
+    "2",
+    "--pe",
+    "geom_lowf",
+    "--device",
+    "cpu",
+    "--no-amp",
+    "-q",
+]
 CRYOSCAPE = [sys.executable, "-m", "cryoscape.cli.main"]
 
 
 @pytest.fixture(scope="module")
 def trained(two_states):
     run = two_states / "run"
-    assert main(["train-vae", str(two_states / "sim/particles.star"), "-o", str(run), "--zdim", "1", "-n", "4",
-                 *SMALL]) == 0
+    assert (
+        main(["train-vae", str(two_states / "sim/particles.star"), "-o", str(run), "--zdim", "1", "-n", "4", *SMALL])
+        == 0
+    )
     return run
 
 
@@ -43,8 +63,10 @@ def test_latent_separates_the_states_and_maps_match_each_truth(two_states, train
     # a map at each state's mean latent matches that state's truth, and not the other's
     means = np.stack([z[labels == k].mean(axis=0) for k in (0, 1)])
     np.savetxt(two_states / "means.txt", means)
-    assert main(["eval-vol", str(trained), "--zfile", str(two_states / "means.txt"), "-o", str(two_states / "maps"),
-                 "-q"]) == 0
+    assert (
+        main(["eval-vol", str(trained), "--zfile", str(two_states / "means.txt"), "-o", str(two_states / "maps"), "-q"])
+        == 0
+    )
     truths = [read_map(p)[0] for p in sorted((two_states / "sim/gt").glob("*.mrc"))]
     for k in (0, 1):
         volume, apix, _ = read_map(two_states / f"maps/vol_{k:03d}.mrc")
@@ -62,8 +84,24 @@ def test_eval_vol_latent_forms_and_eval_images(two_states, trained):
     assert main(["eval-vol", str(trained), "--z-start", "-1", "--z-end", "1", "-n", "3", "-o", str(out), "-q"]) == 0
     assert sorted(p.name for p in out.glob("vol_*.mrc")) == ["vol_000.mrc", "vol_001.mrc", "vol_002.mrc"]
     np.testing.assert_allclose(np.loadtxt(out / "z_values.txt"), [-1, 0, 1])
-    assert main(["eval-vol", str(trained), "-z", "0.5", "-o", str(two_states / "one"), "--downsample", "16",
-                 "--lowpass", "12", "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval-vol",
+                str(trained),
+                "-z",
+                "0.5",
+                "-o",
+                str(two_states / "one"),
+                "--downsample",
+                "16",
+                "--lowpass",
+                "12",
+                "-q",
+            ]
+        )
+        == 0
+    )
     small, apix, _ = read_map(two_states / "one/vol_000.mrc")
     assert small.shape == (16, 16, 16) and apix == pytest.approx(6.0)
     z = two_states / "z_again.npy"
@@ -88,8 +126,23 @@ def test_resume_continues_exactly_and_workers_change_nothing(two_states):
 
 def test_bf16_autocast_trains_like_float32(two_states, trained):
     run = two_states / "amp"
-    assert main(["train-vae", str(two_states / "sim/particles.star"), "-o", str(run), "--zdim", "1", "-n", "4",
-                 "--amp", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train-vae",
+                str(two_states / "sim/particles.star"),
+                "-o",
+                str(run),
+                "--zdim",
+                "1",
+                "-n",
+                "4",
+                "--amp",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     loss32, loss16 = (float((r / "log.csv").read_text().splitlines()[-1].split(",")[2]) for r in (trained, run))
     assert loss16 == pytest.approx(loss32, rel=0.03)
     labels = np.load(two_states / "sim/labels.npz")["component"]
@@ -122,9 +175,30 @@ def test_two_gloo_processes_match_one_process(two_states, trained):
     one-process run within noise (the reparameterization noise differs)."""
     run = two_states / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                             "-m", "cryoscape.cli.main", "train-vae", str(two_states / "sim/particles.star"), "-o",
-                             str(run), "--zdim", "1", "-n", "4", *SMALL], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "cryoscape.cli.main",
+            "train-vae",
+            str(two_states / "sim/particles.star"),
+            "-o",
+            str(run),
+            "--zdim",
+            "1",
+            "-n",
+            "4",
+            *SMALL,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     one, two = ([float(r.split(",")[2]) for r in (p / "log.csv").read_text().splitlines()[1:]] for p in (trained, run))
     assert two[-1] == pytest.approx(one[-1], rel=0.03), (one, two)

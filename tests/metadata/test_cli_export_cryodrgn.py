@@ -22,8 +22,16 @@ def test_help_explains_every_option_with_units(capsys):
 
 def test_logs_what_was_read_and_written(tmp_path, data_dir, caplog):
     with caplog.at_level(logging.INFO, logger="cryoscape"):
-        rc = cli(["export-cryodrgn", str(data_dir / "particles.cs"), "--poses", str(tmp_path / "p.pkl"),
-                  "--ctf", str(tmp_path / "c.pkl")])
+        rc = cli(
+            [
+                "export-cryodrgn",
+                str(data_dir / "particles.cs"),
+                "--poses",
+                str(tmp_path / "p.pkl"),
+                "--ctf",
+                str(tmp_path / "c.pkl"),
+            ]
+        )
     assert rc == 0
     assert "read 15 particles" in caplog.text
     assert "wrote 15 poses" in caplog.text and "wrote 15 CTF rows (D=16, 2.5 Å/px)" in caplog.text
@@ -39,7 +47,8 @@ def test_errors_are_one_line(tmp_path, data_dir, capsys):
 
     assert cli(["export-cryodrgn", str(tmp_path / "missing.star"), "--poses", str(tmp_path / "q.pkl")]) == 1
     assert capsys.readouterr().err.strip() == (
-        f"cryoscape export-cryodrgn: error: particle file {tmp_path / 'missing.star'} does not exist")
+        f"cryoscape export-cryodrgn: error: particle file {tmp_path / 'missing.star'} does not exist"
+    )
     assert cli(["export-cryodrgn", str(data_dir / "relion31.star")]) == 1
     assert "give --poses and/or --ctf" in capsys.readouterr().err
 
@@ -49,13 +58,15 @@ def test_amplitude_contrast_override(tmp_path, data_dir):
 
     c = tmp_path / "c.pkl"
     assert cli(["export-cryodrgn", str(data_dir / "relion31.star"), "-w", "0.07", "--ctf", str(c)]) == 0
-    assert (read_cryodrgn_ctf(c)[:, 7] == pytest.approx(0.07))
+    assert read_cryodrgn_ctf(c)[:, 7] == pytest.approx(0.07)
 
 
 def test_star_without_pixel_size_needs_apix(tmp_path, capsys):
     star = tmp_path / "p.star"
-    star.write_text("data_\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n_rlnAngleTilt #3\n_rlnAnglePsi #4\n"
-                    "_rlnOriginX #5\n_rlnOriginY #6\n1@s.mrcs 10 20 30 1.5 -2\n")
+    star.write_text(
+        "data_\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n_rlnAngleTilt #3\n_rlnAnglePsi #4\n"
+        "_rlnOriginX #5\n_rlnOriginY #6\n1@s.mrcs 10 20 30 1.5 -2\n"
+    )
     assert cli(["export-cryodrgn", str(star), "-D", "64", "--poses", str(tmp_path / "p.pkl")]) == 1
     assert "gives no pixel size" in capsys.readouterr().err
     assert cli(["export-cryodrgn", str(star), "-D", "64", "--apix", "1.5", "--poses", str(tmp_path / "p.pkl")]) == 0

@@ -6,12 +6,11 @@ import pickle
 
 import numpy as np
 import pytest
+from metadata_reference import relion_matrix
 
 from cryoscape.cli.main import main as cli
 from cryoscape.data.particle_io import load_particles
 from cryoscape.io.legacy_pickle import read_cryodrgn_ctf, read_cryodrgn_poses
-
-from metadata_reference import relion_matrix
 
 # (input, cryoDRGN output prefix, our CLI arguments): see data/README.md for cryoDRGN's commands.
 CASES = [
@@ -45,8 +44,10 @@ def test_export_cli_reproduces_cryodrgn(tmp_path, data_dir, source, prefix, args
         np.testing.assert_allclose(out_ctf, ref_ctf, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("source,prefix", [("relion31.star", "cryodrgn_r31"), ("relion30.star", "cryodrgn_r30"),
-                                           ("particles.cs", "cryodrgn_cs")])
+@pytest.mark.parametrize(
+    "source,prefix",
+    [("relion31.star", "cryodrgn_r31"), ("relion30.star", "cryodrgn_r30"), ("particles.cs", "cryodrgn_cs")],
+)
 def test_load_particles_matches_cryodrgn_poses(data_dir, source, prefix):
     table = load_particles(data_dir / source)
     rot, trans = read_cryodrgn_poses(data_dir / f"{prefix}_poses.pkl")
@@ -81,10 +82,13 @@ def test_cs_rotation_is_transposed_expmap(data_dir):
     np.testing.assert_allclose(table.shifts_A, shift * 2.5, rtol=1e-12)  # same sign as RELION's origin
 
 
-@pytest.mark.parametrize("source,prefix,args", [
-    ("relion31.star", "cryodrgn_r31_D8_noapix", ["-D", "8"]),
-    ("relion30.star", "cryodrgn_r30_D8", ["-D", "8", "--apix", "5.0"]),
-])
+@pytest.mark.parametrize(
+    "source,prefix,args",
+    [
+        ("relion31.star", "cryodrgn_r31_D8_noapix", ["-D", "8"]),
+        ("relion30.star", "cryodrgn_r30_D8", ["-D", "8", "--apix", "5.0"]),
+    ],
+)
 def test_deliberate_deviation_when_cryodrgn_mixes_boxes(tmp_path, data_dir, source, prefix, args):
     """cryoDRGN divides origins in *stored* pixels by a different -D in these two cases, which doubles
     the translations for a 2× Fourier-cropped stack. cryoscape keeps the fraction of the box (the

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from cryoscape.errors import InputError, OverwriteError
-from cryoscape.io.legacy_pickle import (RestrictedUnpickler, read_cryodrgn_ctf, read_cryodrgn_poses,
-                                        safe_load_pickle, write_cryodrgn_ctf, write_cryodrgn_poses)
+from cryoscape.io.legacy_pickle import (
+    RestrictedUnpickler,
+    read_cryodrgn_ctf,
+    read_cryodrgn_poses,
+    safe_load_pickle,
+    write_cryodrgn_ctf,
+    write_cryodrgn_poses,
+)
 
 
 class _Evil:
@@ -56,9 +62,17 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("module,name", [("builtins", "eval"), ("subprocess", "Popen"),
-                                         ("numpy", "load"), ("numpy.core.multiarray", "frombuffer_evil"),
-                                         ("builtins", "getattr"), ("torch", "load")])
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        ("builtins", "eval"),
+        ("subprocess", "Popen"),
+        ("numpy", "load"),
+        ("numpy.core.multiarray", "frombuffer_evil"),
+        ("builtins", "getattr"),
+        ("torch", "load"),
+    ],
+)
 def test_other_globals_are_refused(module, name):
     with pytest.raises(InputError, match=f"refuses to load {module}.{name}"):
         RestrictedUnpickler(io.BytesIO(b""), "x.pkl").find_class(module, name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,16 @@ from cryoscape.errors import InputError, OverwriteError
 from cryoscape.io.cs import read_cs
 from cryoscape.io.star import read_star
 
-CTF_FIELDS = ("defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV", "cs_mm", "amplitude_contrast",
-              "phase_shift_deg", "bfactor_A2")
+CTF_FIELDS = (
+    "defocus_u_A",
+    "defocus_v_A",
+    "astig_angle_deg",
+    "voltage_kV",
+    "cs_mm",
+    "amplitude_contrast",
+    "phase_shift_deg",
+    "bfactor_A2",
+)
 
 
 def assert_same_ctf(a: CTFParams, b: CTFParams, rtol=1e-12, atol=1e-9):
@@ -101,8 +108,14 @@ def test_star31_roundtrip(work):
     b = load_particles(out)
     assert_same_particles(a, b)
     assert_same_ctf(a.ctf, b.ctf)
-    for col in ("rlnLogLikeliContribution", "rlnClassNumber", "rlnRandomSubset", "rlnMicrographName",
-                "rlnCoordinateX", "rlnOpticsGroupName"):
+    for col in (
+        "rlnLogLikeliContribution",
+        "rlnClassNumber",
+        "rlnRandomSubset",
+        "rlnMicrographName",
+        "rlnCoordinateX",
+        "rlnOpticsGroupName",
+    ):
         assert list(b.metadata[col]) == list(a.metadata[col]), col
     _, optics = read_star(out)
     assert len(optics) == 2 and list(optics["rlnVoltage"]) == [300.0, 200.0]
@@ -196,8 +209,11 @@ def test_missing_stack(work):
 
 
 def test_index_beyond_stack(work):
-    text = (work / "relion31.star").read_text().replace("000008@stacks/mic2_particles.mrcs",
-                                                         "000009@stacks/mic2_particles.mrcs")
+    text = (
+        (work / "relion31.star")
+        .read_text()
+        .replace("000008@stacks/mic2_particles.mrcs", "000009@stacks/mic2_particles.mrcs")
+    )
     (work / "relion31.star").write_text(text)
     with pytest.raises(InputError, match=r"image 9@stacks/mic2_particles.mrcs is beyond the end .* \(8 images\)"):
         load_particles(work / "relion31.star")
@@ -208,8 +224,11 @@ def test_missing_ctf_columns(work):
     parts = parts.drop(columns=["rlnDefocusU", "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"])
     from cryoscape.io.star import write_star
 
-    write_star(work / "noctf.star", parts, optics.drop(columns=["rlnVoltage", "rlnSphericalAberration",
-                                                                "rlnAmplitudeContrast"]))
+    write_star(
+        work / "noctf.star",
+        parts,
+        optics.drop(columns=["rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"]),
+    )
     assert load_particles(work / "noctf.star").ctf is None
     with pytest.raises(InputError, match="noctf.star has no CTF parameters"):
         load_particles(work / "noctf.star", require_ctf=True)
@@ -219,8 +238,10 @@ def test_empty_and_particle_less_files(work):
     (work / "empty.star").write_text("")
     with pytest.raises(InputError, match="empty"):
         load_particles(work / "empty.star")
-    (work / "none.star").write_text("data_optics\n\nloop_\n_rlnOpticsGroup #1\n1\n\n"
-                                    "data_particles\n\nloop_\n_rlnImageName #1\n_rlnOpticsGroup #2\n\n")
+    (work / "none.star").write_text(
+        "data_optics\n\nloop_\n_rlnOpticsGroup #1\n1\n\n"
+        "data_particles\n\nloop_\n_rlnImageName #1\n_rlnOpticsGroup #2\n\n"
+    )
     with pytest.raises(InputError, match="holds no particles"):
         load_particles(work / "none.star")
     (work / "empty.cs").write_bytes(b"")

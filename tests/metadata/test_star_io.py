@@ -48,16 +48,28 @@ def test_errors(tmp_path):
         read_star(_write(tmp_path, "data_particles\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n\n", "none.star"))
     optics = "data_optics\n\nloop_\n_rlnOpticsGroup #1\n_rlnImagePixelSize #2\n1 1.5\n\n"
     with pytest.raises(InputError, match=r"optics group\(s\) 3 not defined"):
-        read_star(_write(tmp_path, optics + "data_particles\n\nloop_\n_rlnImageName #1\n_rlnOpticsGroup #2\n"
-                                            "1@a.mrcs 1\n2@a.mrcs 3\n", "undef.star"))
+        read_star(
+            _write(
+                tmp_path,
+                optics + "data_particles\n\nloop_\n_rlnImageName #1\n_rlnOpticsGroup #2\n1@a.mrcs 1\n2@a.mrcs 3\n",
+                "undef.star",
+            )
+        )
     with pytest.raises(InputError, match="could not be parsed"):
-        read_star(_write(tmp_path, "data_\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n1@a.mrcs 1 2 3\n2@a.mrcs\n",
-                         "ragged.star"))
+        read_star(
+            _write(
+                tmp_path, "data_\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n1@a.mrcs 1 2 3\n2@a.mrcs\n", "ragged.star"
+            )
+        )
 
 
 def test_missing_optics_group_column_with_one_group_is_fine(tmp_path):
-    p = _write(tmp_path, "data_optics\n\nloop_\n_rlnOpticsGroup #1\n_rlnImagePixelSize #2\n1 1.5\n\n"
-                         "data_particles\n\nloop_\n_rlnImageName #1\n1@a.mrcs\n2@a.mrcs\n", "one.star")
+    p = _write(
+        tmp_path,
+        "data_optics\n\nloop_\n_rlnOpticsGroup #1\n_rlnImagePixelSize #2\n1 1.5\n\n"
+        "data_particles\n\nloop_\n_rlnImageName #1\n1@a.mrcs\n2@a.mrcs\n",
+        "one.star",
+    )
     particles, _ = read_star(p)
     assert list(particles["rlnImagePixelSize"]) == [1.5, 1.5]
 

@@ -1,11 +1,10 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from cryoscape.errors import InputError
-from cryoscape.imaging.fft import fft2_center, fft3_center, ht2_center
+from cryoscape.imaging.fft import fft3_center
 from cryoscape.imaging.fsc import fsc
 from cryoscape.imaging.rotations import random_rotations
 from cryoscape.imaging.slicing import extract_central_slices
@@ -37,8 +36,8 @@ def test_geometric_encoding_spans_nyquist_to_the_box():
     pe = PositionalEncoding(64, "geom_ft")
     omega = pe.directions[:32, 0]  # x-axis frequencies
     assert pe.out_dim == 3 * 64
-    assert omega[0].item() == pytest.approx(64 * math.pi)     # wavelength 2/D (Nyquist)
-    assert omega[-1].item() == pytest.approx(2 * math.pi)     # wavelength 1 (the box)
+    assert omega[0].item() == pytest.approx(64 * math.pi)  # wavelength 2/D (Nyquist)
+    assert omega[-1].item() == pytest.approx(2 * math.pi)  # wavelength 1 (the box)
     low = PositionalEncoding(64, "geom_lowf").directions[:32, 0]
     assert torch.allclose(low, omega / (2 * math.pi), rtol=1e-5)  # the ×2π variant for noisy data
 
@@ -67,9 +66,9 @@ def test_half_slice_rendering_equals_decoding_every_pixel():
     k = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(-1, 3).float() / D
     full = field.fourier((k @ R), None)
     hartley = (full.real - full.imag).reshape(4, D, D)
-    inside = (x ** 2 + y ** 2 <= (D // 2 - 1) ** 2) & ~((x == 0) & (y == 0))
+    inside = (x**2 + y**2 <= (D // 2 - 1) ** 2) & ~((x == 0) & (y == 0))
     assert torch.allclose(slices[:, inside], hartley[:, inside], atol=1e-5)
-    assert torch.all(slices[:, ~(x ** 2 + y ** 2 <= (D // 2 - 1) ** 2)] == 0)
+    assert torch.all(slices[:, ~(x**2 + y**2 <= (D // 2 - 1) ** 2)] == 0)
 
 
 def test_slices_follow_the_imaging_convention():
@@ -79,12 +78,14 @@ def test_slices_follow_the_imaging_convention():
     g = torch.Generator().manual_seed(0)
     k = torch.arange(D) - D // 2
     zz, yy, xx = torch.meshgrid(k, k, k, indexing="ij")
-    volume = torch.exp(-((xx - 3) ** 2 + yy ** 2 + (zz + 2) ** 2) / 4.0) + torch.exp(-(xx ** 2 + (yy - 4) ** 2 + zz ** 2) / 6.0)
+    volume = torch.exp(-((xx - 3) ** 2 + yy**2 + (zz + 2) ** 2) / 4.0) + torch.exp(
+        -(xx**2 + (yy - 4) ** 2 + zz**2) / 6.0
+    )
     volume_ft = fft3_center(volume)
     torch.manual_seed(0)
     field = NeuralField(D, width=64, depth=2, encoding="geom_lowf")
     optimizer = torch.optim.Adam(field.parameters(), lr=3e-3)
-    for step in range(600):
+    for _ in range(600):
         R = random_rotations(16, generator=g).float()
         target = extract_central_slices(volume_ft, R)
         target_ht = target.real - target.imag
@@ -120,10 +121,10 @@ def test_band_limit_zeroes_slices_and_maps_beyond_it():
     a = torch.arange(32) - 16
     y, x = torch.meshgrid(a, a, indexing="ij")
     slices = field.slices(random_rotations(3, generator=torch.Generator().manual_seed(1)))
-    assert torch.all(slices[:, x ** 2 + y ** 2 > 64] == 0) and torch.all(slices[:, x ** 2 + y ** 2 <= 49] != 0)
+    assert torch.all(slices[:, x**2 + y**2 > 64] == 0) and torch.all(slices[:, x**2 + y**2 <= 49] != 0)
     ft = fft3_center(field.volume())
     z3, y3, x3 = torch.meshgrid(a, a, a, indexing="ij")
-    r2 = x3 ** 2 + y3 ** 2 + z3 ** 2
+    r2 = x3**2 + y3**2 + z3**2
     assert ft[r2 > 64].abs().max() < 1e-4 * ft[r2 <= 64].abs().max()
     with pytest.raises(InputError, match="fraction of Nyquist"):
         NeuralField(32, max_freq=1.5)

@@ -25,7 +25,7 @@ def _blobs(D: int) -> torch.Tensor:
     z, y, x = torch.meshgrid(a, a, a, indexing="ij")
     out = torch.zeros(D, D, D, dtype=torch.float64)
     for (cx, cy, cz), w in (((3, 0, -2), 2.0), ((-4, 3, 1), 1.5), ((0, -4, 4), 1.0)):
-        out += torch.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * w ** 2))
+        out += torch.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * w**2))
     return out.float()
 
 
@@ -37,7 +37,7 @@ def test_slices_are_hartley_transforms_of_projections(oversample):
     N = oversample * D
     padded = torch.zeros(N, N, N)
     lo = N // 2 - D // 2
-    padded[lo:lo + D, lo:lo + D, lo:lo + D] = volume
+    padded[lo : lo + D, lo : lo + D, lo : lo + D] = volume
     with torch.no_grad():
         model.hartley.copy_(ht3_center(padded))
     R = random_rotations(6, generator=torch.Generator().manual_seed(2))
@@ -47,10 +47,14 @@ def test_slices_are_hartley_transforms_of_projections(oversample):
     error = ((slices - projections)[:, inside] ** 2).mean() / (projections[:, inside] ** 2).mean()
     assert error < (0.01 if oversample == 2 else 0.03), error
     # the transposed rotations (the other convention) are far off
-    wrong = ((model.slices(R.transpose(1, 2)) - projections)[:, inside] ** 2).mean() / (projections[:, inside] ** 2).mean()
+    wrong = ((model.slices(R.transpose(1, 2)) - projections)[:, inside] ** 2).mean() / (
+        projections[:, inside] ** 2
+    ).mean()
     assert wrong > 10 * error
     # the map is the inverse transform within the band limit, cropped back to D³
-    expected = iht3_center(ht3_center(padded) * spherical_mask(N, oversample * (D // 2 - 1)))[lo:lo + D, lo:lo + D, lo:lo + D]
+    expected = iht3_center(ht3_center(padded) * spherical_mask(N, oversample * (D // 2 - 1)))[
+        lo : lo + D, lo : lo + D, lo : lo + D
+    ]
     torch.testing.assert_close(model.volumes()[0], expected, atol=1e-4, rtol=0)
     assert (model.volumes()[0] - volume).abs().max() < 0.05
     with pytest.raises(InputError):
@@ -60,8 +64,30 @@ def test_slices_are_hartley_transforms_of_projections(oversample):
 @pytest.fixture(scope="module")
 def adk(tmp_path_factory):
     out = tmp_path_factory.mktemp("voxel")
-    assert main(["simulate", "adk_open", "-o", str(out / "sim"), "-n", "4000", "--box", "32", "--apix", "3.0",
-                 "--max-shift", "2", "--snr", "0.1", "--seed", "5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "adk_open",
+                "-o",
+                str(out / "sim"),
+                "-n",
+                "4000",
+                "--box",
+                "32",
+                "--apix",
+                "3.0",
+                "--max-shift",
+                "2",
+                "--snr",
+                "0.1",
+                "--seed",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -70,8 +96,10 @@ def test_train_nn_voxel_reaches_backprojection_resolution(adk):
     assert main(["backproject", star, "-o", str(adk / "bp.mrc"), "-q"]) == 0
     reference = fsc(read_map(adk / "bp.mrc")[0], truth, apix=3.0).resolution_A(0.5)
     run = adk / "voxel"
-    assert main(["train-nn", star, "-o", str(run), "--model", "voxel", "-n", "4", "-b", "16", "--device", "cpu",
-                 "-q"]) == 0
+    assert (
+        main(["train-nn", star, "-o", str(run), "--model", "voxel", "-n", "4", "-b", "16", "--device", "cpu", "-q"])
+        == 0
+    )
     config = json.loads((run / "config.json").read_text())
     assert config["kind"] == "voxel" and config["model"]["oversample"] == 2 and config["training"]["lr_decay"] == 0.5
     assert main(["eval-vol", str(run), "-o", str(adk / "maps"), "-q"]) == 0

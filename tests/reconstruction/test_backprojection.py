@@ -63,8 +63,9 @@ def test_noisy_half_map_fsc_is_consistent_with_fsc_against_truth(tmp_path, adk_o
     Henderson 2003), and both give a resolution well beyond 10 Å."""
     from cryoscape.simulate.particles import SimulationConfig, simulate_dataset
 
-    config = SimulationConfig(n_particles=20_000, D=64, apix=1.5, seed=2, snr=0.1, max_shift_px=4,
-                              astigmatism_A=500, batch_size=1000)
+    config = SimulationConfig(
+        n_particles=20_000, D=64, apix=1.5, seed=2, snr=0.1, max_shift_px=4, astigmatism_A=500, batch_size=1000
+    )
     simulate_dataset([adk_open_64], config, tmp_path, progress=False)
     table = load_particles(tmp_path / "particles.star")
     result = _reconstruct(tmp_path, table)

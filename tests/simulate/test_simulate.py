@@ -30,8 +30,9 @@ def test_snr_is_signal_variance_over_noise_variance(tmp_path):
 
 def test_compositional_mixture_with_weights_and_junk(tmp_path):
     comps = [load_component("1hvr", 48, 2.0), load_component("5a7u", 48, 2.0)]
-    cfg = SimulationConfig(n_particles=2000, D=48, apix=2.0, seed=3, snr=1.0, junk_fraction=0.1, junk_kind="blobs",
-                           batch_size=500)
+    cfg = SimulationConfig(
+        n_particles=2000, D=48, apix=2.0, seed=3, snr=1.0, junk_fraction=0.1, junk_kind="blobs", batch_size=500
+    )
     simulate_dataset(comps, cfg, tmp_path, component_weights=[3, 1], progress=False)
     labels = np.load(tmp_path / "labels.npz")
     component = labels["component"]

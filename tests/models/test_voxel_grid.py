@@ -111,3 +111,19 @@ def test_train_nn_voxel_reaches_backprojection_resolution(adk):
     assert np.corrcoef(volume.ravel(), truth.ravel())[0, 1] > 0.8
     # latents make no sense for it
     assert main(["eval-vol", str(run), "-z", "0", "-o", str(adk / "bad")]) == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_voxel_training_on_cuda_follows_the_cpu(adk):
+    star = str(adk / "sim/particles.star")
+    for device in ("cuda", "cpu"):
+        run = adk / f"voxel_{device}"
+        assert (
+            main(
+                ["train-nn", star, "-o", str(run), "--model", "voxel", "-n", "2", "-b", "16", "--device", device, "-q"]
+            )
+            == 0
+        )
+    gpu, cpu = (float((adk / f"voxel_{d}/log.csv").read_text().splitlines()[-1].split(",")[1]) for d in ("cuda", "cpu"))
+    assert gpu == pytest.approx(cpu, rel=1e-3)

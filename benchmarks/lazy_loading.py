@@ -55,12 +55,14 @@ def evict_from_page_cache(path: Path) -> None:
 
 
 def worker(mode: str, stack: Path, batch: int, seed: int, n_epochs: int = 3) -> dict:
-    from cryoscape.data.images import ImageSource, iterate_batches, table_from_stacks
+    from cryoscape.data.batching import iterate_batches
+    from cryoscape.data.images import ImageSource
+    from cryoscape.data.particle_io import load_stacks
 
     if mode == "lazy-cold":
         evict_from_page_cache(stack)
     baseline = memory_status()
-    table = table_from_stacks([stack])
+    table = load_stacks([stack])
     t0 = time.perf_counter()
     source = ImageSource.from_table(table, lazy=mode != "in-memory")
     load_s = time.perf_counter() - t0
@@ -93,7 +95,7 @@ def worker(mode: str, stack: Path, batch: int, seed: int, n_epochs: int = 3) -> 
 
 
 def make_stack(path: Path, n: int, D: int) -> float:
-    from cryoscape.io.mrc import StackWriter
+    from cryoscape.io.mrc_stacks import StackWriter
 
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 from cryoscape.analysis.clustering_metrics import adjusted_rand_index
 from cryoscape.analysis.fsc import per_image_fsc
 from cryoscape.errors import InputError
-from cryoscape.imaging.fsc import centered_fft3, fsc_of_transforms
+from cryoscape.imaging.fsc import centred_transform, fsc_of_transforms
 from cryoscape.inference.run_config import RunConfig
 from cryoscape.io.mrc import read_map
 from cryoscape.io.selection import read_selection
@@ -124,10 +124,10 @@ def cluster_purity(true: np.ndarray, labels: np.ndarray, k: int) -> list[dict]:
 def match_maps(maps: list[np.ndarray], references: np.ndarray, apix: float) -> list[dict]:
     """For each map, the reference (K, D, D, D) it agrees with best (largest area under the FSC):
     its index, the FSC area and the FSC=0.5 resolution (Å)."""
-    ref_ft = [centered_fft3(r) for r in references]
+    ref_ft = [centred_transform(r) for r in references]
     rows = []
     for volume in maps:
-        ft = centered_fft3(volume)
+        ft = centred_transform(volume)
         curves = [fsc_of_transforms(ft, r, apix) for r in ref_ft]
         best = int(np.argmax([c.auc() for c in curves]))
         rows.append({"reference": best, "auc": curves[best].auc(), "resolution_A": curves[best].resolution_A(0.5)})

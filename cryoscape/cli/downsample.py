@@ -65,10 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table, table_on_new_stack
+    from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
+    from cryoscape.data.stack_ops import table_on_new_stack
     from cryoscape.errors import InputError
     from cryoscape.imaging.fft import downsample_images
-    from cryoscape.io.mrc import StackWriter
+    from cryoscape.io.mrc_stacks import StackWriter
     from cryoscape.io.paths import check_input, check_output
 
     check_input(args.input, "input")

@@ -36,7 +36,8 @@ def main(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from cryoscape.data.images import ImageSource, ParticleBatchSampler, make_dataloader
+    from cryoscape.data.batching import ParticleBatchSampler, make_dataloader
+    from cryoscape.data.images import ImageSource
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError
     from cryoscape.inference.device import resolve_device

@@ -64,15 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.data.images import (
-        ImageSource,
-        iterate_chunks,
-        load_image_table,
-        normalize_background,
-        table_on_new_stack,
-    )
+    from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
+    from cryoscape.data.stack_ops import normalize_background, table_on_new_stack
     from cryoscape.errors import InputError
-    from cryoscape.io.mrc import StackWriter
+    from cryoscape.io.mrc_stacks import StackWriter
     from cryoscape.io.paths import check_input, check_output
 
     check_input(args.input, "input")

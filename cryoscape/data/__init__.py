@@ -3,7 +3,8 @@
 Layer: imports ``io`` and ``imaging`` only.
 """
 
-from cryoscape.data.images import ImageSource, iterate_batches, iterate_chunks, load_image_table
+from cryoscape.data.batching import iterate_batches
+from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
 from cryoscape.data.particle_io import export_cryodrgn, load_particles, load_stacks, save_cs, save_star
 from cryoscape.data.particles import CTFParams, ParticleTable
 

@@ -54,7 +54,7 @@ def load_stacks(
 
 
 def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
-    from cryoscape.io.mrc import read_stack_list  # noqa: PLC0415
+    from cryoscape.io.mrc_stacks import read_stack_list  # noqa: PLC0415
 
     stacks = read_stack_list(path) if path.suffix.lower() == ".txt" else [path]
     if ctf_path is None:

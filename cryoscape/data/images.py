@@ -1,5 +1,5 @@
 """Particle images of a :class:`~cryoscape.data.particles.ParticleTable`: lazy or in-memory access,
-batching for training loops, and chunked streaming for whole-dataset passes.
+and chunked streaming for whole-dataset passes.
 
 Images are ``(B, D, D)`` float32 arrays indexed ``[i, y, x]``; ``i`` is the row of the particle
 table (0-based), not the slice of a stack. Pixel size and box size are those of the stored images.
@@ -7,9 +7,7 @@ table (0-based), not the slice of a stack. Pixel size and box size are those of 
 - :class:`ImageSource` fetches images by table row. ``lazy=True`` keeps each stack memory-mapped
   (pages are read from disk on demand and live in the OS page cache, not in the process's
   anonymous memory); ``lazy=False`` reads everything into one array up front.
-- :func:`iterate_batches` / :class:`ParticleBatchSampler` + :class:`ParticleImageDataset` give
-  shuffled index batches; with ``DataLoader(dataset, sampler=sampler, batch_size=None)`` each
-  worker fetches a whole batch with one call.
+- :mod:`cryoscape.data.batching` gives shuffled index batches and a DataLoader over them.
 - :func:`iterate_chunks` streams all particles in order (for downsampling, preprocessing, ...).
 """
 
@@ -24,7 +22,8 @@ import numpy as np
 
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.io.mrc import MRCStack, read_stack_list, stack_info
+from cryoscape.io.mrc import stack_info
+from cryoscape.io.mrc_stacks import MRCStack, read_stack_list
 from cryoscape.io.paths import check_input
 
 log = logging.getLogger("cryoscape")
@@ -232,103 +231,6 @@ class ImageSource:
 # batching
 
 
-def _batches(n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool) -> list[np.ndarray]:
-    if batch_size < 1:
-        raise InputError(f"batch size must be positive, got {batch_size}")
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    return [order[i : min(i + batch_size, stop)] for i in range(0, stop, batch_size)]
-
-
-def iterate_batches(
-    n: int, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False
-) -> Iterator[np.ndarray]:
-    """Yield int64 index arrays covering ``range(n)`` once, ``batch_size`` at a time.
-
-    With ``shuffle`` the order is a permutation drawn from ``seed``; ``drop_last`` drops a final
-    short batch.
-    """
-    yield from _batches(n, batch_size, shuffle, seed, drop_last)
-
-
-class ParticleBatchSampler:
-    """Batches of particle indices for ``DataLoader(..., sampler=this, batch_size=None)``.
-
-    Each epoch uses the permutation of ``seed + epoch`` (call :meth:`set_epoch`). For distributed
-    training give ``rank`` and ``world_size``: every rank takes its share ``batch[rank::world_size]``
-    of each batch of the same permutation, so that the ranks together process exactly the batches
-    one process would (a final batch smaller than ``world_size`` is dropped).
-    """
-
-    def __init__(
-        self,
-        n: int,
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        drop_last: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
-    ):
-        if not 0 <= rank < world_size:
-            raise InputError(f"rank {rank} is outside a world of size {world_size}")
-        if batch_size < world_size:
-            raise InputError(f"batch size {batch_size} is smaller than the number of processes {world_size}")
-        self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
-        self.rank, self.world_size, self.epoch = rank, world_size, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def _mine(self) -> list[np.ndarray]:
-        batches = _batches(self.n, self.batch_size, self.shuffle, self.seed + self.epoch, self.drop_last)
-        if self.world_size == 1:
-            return batches
-        return [b[self.rank :: self.world_size] for b in batches if len(b) >= self.world_size]
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        yield from self._mine()
-
-    def __len__(self) -> int:
-        return len(self._mine())
-
-
-class ParticleImageDataset:
-    """A map-style torch dataset whose items are whole batches: ``dataset[indices]`` returns
-    ``(images (B, D, D) float32 tensor, indices (B,) int64 tensor)``; an int index gives B = 1.
-
-    Use with :class:`ParticleBatchSampler` and ``batch_size=None`` so that one worker reads one
-    batch with a single grouped :meth:`ImageSource.get`. (It does not subclass
-    ``torch.utils.data.Dataset``, which DataLoader does not require, so that importing this module
-    does not import torch.)
-    """
-
-    def __init__(self, source: ImageSource):
-        self.source = source
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, indices):
-        import torch
-
-        indices = np.atleast_1d(np.asarray(indices, dtype=np.int64))
-        return torch.from_numpy(self.source.get(indices)), torch.from_numpy(indices)
-
-
-def make_dataloader(source: ImageSource, sampler: ParticleBatchSampler, num_workers: int = 0):
-    """A ``torch.utils.data.DataLoader`` yielding ``(images (B, D, D), indices (B,))`` batches in the
-    order of ``sampler``; workers stay alive between epochs."""
-    from typing import cast  # noqa: PLC0415
-
-    from torch.utils.data import DataLoader, Dataset  # noqa: PLC0415
-
-    dataset = cast(Dataset, ParticleImageDataset(source))  # a map-style dataset, duck-typed
-    return DataLoader(
-        dataset, sampler=sampler, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0
-    )
-
-
 def iterate_chunks(
     source: ImageSource, chunk_size: int = 1000, desc: str = "images"
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -343,71 +245,3 @@ def iterate_chunks(
             indices = np.arange(start, min(start + chunk_size, len(source)))
             yield indices, source.get(indices)
             bar.update(len(indices))
-
-
-# ----------------------------------------------------------------------------------------------
-# helpers of the preprocessing commands
-
-
-def table_on_new_stack(
-    table: ParticleTable, stack_path: str | Path, box_size: int | None = None, apix: np.ndarray | None = None
-) -> ParticleTable:
-    """A copy of ``table`` whose particle i is image i of the (new) stack ``stack_path``.
-
-    ``box_size`` (pixels) and ``apix`` (Å, (N,) or scalar) replace the table's when given; poses,
-    shifts in Å, CTF and metadata are kept. Image-name columns in the metadata (``rlnImageName``,
-    ``blob/path``, ``blob/idx``) are updated to the new stack.
-    """
-    from dataclasses import replace
-
-    stack_path = str(Path(stack_path).resolve())
-    n = len(table)
-    new = replace(
-        table,
-        image_paths=np.full(n, stack_path, dtype=object),
-        image_indices=np.arange(n, dtype=np.int64),
-        box_size=int(table.box_size if box_size is None else box_size),
-        apix=np.broadcast_to(np.asarray(table.apix if apix is None else apix, dtype=np.float64), (n,)).copy(),
-        metadata=table.metadata.copy(),
-    )
-    meta = new.metadata
-    if len(meta):
-        if "rlnImageName" in meta:
-            meta["rlnImageName"] = [f"{i + 1:06d}@{stack_path}" for i in range(n)]
-        if "blob/path" in meta:
-            meta["blob/path"] = stack_path
-        if "blob/idx" in meta:
-            meta["blob/idx"] = np.arange(n)
-        if "blob/shape" in meta:
-            meta["blob/shape"] = [np.array([new.box_size, new.box_size])] * n
-        if "blob/psize_A" in meta:
-            meta["blob/psize_A"] = new.apix
-        for column in ("rlnImagePixelSize",):
-            if column in meta:
-                meta[column] = new.apix
-        if "rlnImageSize" in meta:
-            meta["rlnImageSize"] = new.box_size
-    return new
-
-
-def background_mask(D: int) -> np.ndarray:
-    """Boolean (D, D) mask of the background: pixels at distance ≥ D/2 from the centre pixel
-    ``(D/2, D/2)`` (the corners outside the inscribed circle)."""
-    y, x = np.mgrid[:D, :D] - D // 2
-    return x * x + y * y >= (D / 2) ** 2
-
-
-def normalize_background(images: np.ndarray, first_index: int = 0) -> np.ndarray:
-    """Images ``(B, D, D)`` shifted and scaled to zero mean and unit standard deviation of their
-    background (:func:`background_mask`). Raises InputError for an image with a constant
-    background (particle number = ``first_index`` + position in the batch)."""
-    images = np.asarray(images, dtype=np.float32)
-    mask = background_mask(images.shape[-1])
-    bg = images[:, mask].astype(np.float64)
-    mean, std = bg.mean(axis=1), bg.std(axis=1)
-    flat = ~(std > 0)
-    if flat.any():
-        raise InputError(
-            f"particle {first_index + int(np.flatnonzero(flat)[0])} has a constant background; cannot normalize it"
-        )
-    return ((images - mean[:, None, None]) / std[:, None, None]).astype(np.float32)

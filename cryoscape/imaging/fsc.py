@@ -10,20 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from cryoscape.errors import InputError
+from cryoscape.imaging.fft import fft3_center
+from cryoscape.imaging.grids import radial_index_3d
 
 
-def centered_fft3(volume: np.ndarray) -> np.ndarray:
-    """Centred 3D Fourier transform (origin at index D//2) of a real map."""
-    return np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(volume)))
-
-
-def shell_index_3d(D: int) -> np.ndarray:
-    """(D, D, D) integer shell of every voxel of a centred 3D transform."""
-    k = np.arange(D) - D // 2
-    r = np.sqrt(k[:, None, None] ** 2 + k[None, :, None] ** 2 + k[None, None, :] ** 2)
-    return np.round(r).astype(np.int64)
+def centred_transform(volume: np.ndarray) -> np.ndarray:
+    """(D, D, D) complex128 centred 3D transform of a real map (:func:`cryoscape.imaging.fft.fft3_center`),
+    as FSC takes it."""
+    return fft3_center(torch.as_tensor(np.asarray(volume), dtype=torch.float64)).numpy()
 
 
 @dataclass
@@ -66,14 +63,14 @@ def fsc(volume_a: np.ndarray, volume_b: np.ndarray, apix: float = 1.0, mask: np.
         if mask.shape != a.shape:
             raise InputError(f"mask shape {mask.shape} differs from the maps' {a.shape}")
         a, b = a * mask, b * mask
-    return fsc_of_transforms(centered_fft3(a), centered_fft3(b), apix)
+    return fsc_of_transforms(centred_transform(a), centred_transform(b), apix)
 
 
 def fsc_of_transforms(fa: np.ndarray, fb: np.ndarray, apix: float = 1.0) -> FSCCurve:
-    """FSC of two maps given by their centred 3D transforms (:func:`centered_fft3`), so that a map
+    """FSC of two maps given by their centred 3D transforms (:func:`centred_transform`), so that a map
     compared with many others is transformed once."""
     D = fa.shape[0]
-    shells = shell_index_3d(D).ravel()
+    shells = radial_index_3d(D).numpy().ravel()
     n = D // 2 + 1
     keep = shells < n
     s = shells[keep]

@@ -96,3 +96,33 @@ def spherical_mask(D: int, radius_px: float, device=None) -> torch.Tensor:
 def soft_spherical_mask(D: int, radius_px: float, edge_px: float, device=None, dtype=torch.float32) -> torch.Tensor:
     """(D, D, D) float: 1 inside radius_px, a raised-cosine fall-off to 0 over edge_px, then 0."""
     return _soft(_radius_3d(D, device), radius_px, edge_px, dtype)
+
+
+def centred_lattice(
+    D: int, ndim: int, radius_px: float, half: int = 0, device=None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The points of the centred D^ndim grid (ndim 2 or 3) within ``radius_px`` of the origin.
+
+    Returns flat indices (M,) into the grid ([z,] y, x order, ascending), integer coordinates
+    (M, ndim) in pixels in (x, y[, z]) order, and the flat indices (M,) of the mirror points −k
+    (the origin is its own mirror; valid for ``radius_px`` < D/2, as the Nyquist planes have none).
+    ``half`` = +1 keeps one point of each pair ±k, those whose first non-zero coordinate in
+    ([z,] y, x) order is positive, plus the origin; −1 the negative ones plus the origin; 0 keeps
+    all. Hermitian fields are decoded or inserted on such a half.
+    """
+    if ndim not in (2, 3) or half not in (-1, 0, 1):
+        raise InputError(f"a centred lattice has 2 or 3 dimensions and half in -1, 0, 1; got {ndim} and {half}")
+    a = torch.arange(D, device=device) - D // 2
+    axes = torch.meshgrid(*([a] * ndim), indexing="ij")  # slowest first: ([z,] y, x)
+    keep = torch.stack([g**2 for g in axes]).sum(0) <= radius_px**2
+    if half:
+        sign = torch.zeros_like(axes[0])
+        for g in reversed(axes):  # the slowest non-zero coordinate decides
+            sign = torch.where(g != 0, torch.sign(g), sign)
+        keep &= half * sign >= 0
+    flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
+    slowest_first = [g.reshape(-1)[flat] for g in axes]
+    mirror = torch.zeros_like(flat)
+    for g in slowest_first:
+        mirror = mirror * D + (-g + D // 2)
+    return flat, torch.stack(slowest_first[::-1], dim=-1), mirror

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_box_size, check_rotations, check_square
+from cryoscape.imaging.grids import centred_lattice
 
 _CHUNK_POINTS = 4_000_000  # sample points handled at once
 
@@ -34,15 +35,8 @@ def _slice_lattice(D: int, device, dtype, half_plane: bool = False) -> tuple[tor
 
     With ``half_plane``, only ky > 0, or ky = 0 and kx >= 0 (one of each pair ±k, plus the origin).
     """
-    a = torch.arange(D, device=device) - D // 2
-    y, x = torch.meshgrid(a, a, indexing="ij")
-    inside = x**2 + y**2 <= (D // 2) ** 2
-    if half_plane:
-        inside &= (y > 0) | ((y == 0) & (x >= 0))
-    inside = inside.reshape(-1)
-    flat = torch.nonzero(inside).squeeze(1)
-    coords = torch.stack([x.reshape(-1)[flat], y.reshape(-1)[flat], torch.zeros_like(flat)], -1)
-    return flat, coords.to(dtype)
+    flat, xy, _ = centred_lattice(D, 2, D // 2, half=1 if half_plane else 0, device=device)
+    return flat, torch.cat([xy, torch.zeros_like(xy[:, :1])], dim=-1).to(dtype)
 
 
 def _sample(channels: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

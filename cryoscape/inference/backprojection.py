@@ -26,7 +26,8 @@ from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
 from cryoscape.imaging.forward import adjoint_images
-from cryoscape.imaging.fsc import FSCCurve, fsc, shell_index_3d, ssnr_from_half_map_fsc
+from cryoscape.imaging.fsc import FSCCurve, fsc, ssnr_from_half_map_fsc
+from cryoscape.imaging.grids import radial_index_3d
 from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
 
 
@@ -60,7 +61,7 @@ class FourierAccumulator:
     def reconstruct(self, ssnr: np.ndarray | None = None, floor: float = 1e-3) -> np.ndarray:
         """(D, D, D) real map. ``ssnr`` per shell (0..D//2) sets λ = mean shell weight / SSNR;
         without it λ = ``floor`` × the mean weight of the shell (a minimal regularizer)."""
-        shells = torch.from_numpy(shell_index_3d(self.D)).to(self.device)
+        shells = radial_index_3d(self.D, self.device)
         n = self.D // 2 + 1
         inside = shells < n
         s = shells[inside]

@@ -21,33 +21,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cryoscape.data.images import ImageSource, ParticleBatchSampler, make_dataloader
+from cryoscape.data.batching import ParticleBatchSampler, make_dataloader
+from cryoscape.data.images import ImageSource
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.imaging.grids import fourier_disk_mask
-from cryoscape.inference.batches import hartley_scale, make_batch
-from cryoscape.inference.checkpoint import available_epochs, load_checkpoint, save_checkpoint
+from cryoscape.inference.batches import make_batch
+from cryoscape.inference.checkpoint import save_checkpoint
 from cryoscape.inference.distributed import ONE_PROCESS, ProcessGroup, all_reduce_sum, barrier
-from cryoscape.inference.pose_refinement import PoseRefinement
-from cryoscape.inference.run_config import (
-    DataSummary,
-    RunConfig,
-    TrainingSettings,
-    new_run_config,
-    read_run_config,
-    resumed_config,
-)
+from cryoscape.inference.run_config import TrainingSettings
 from cryoscape.inference.run_models import all_particle_outputs, autocast
-from cryoscape.inference.run_outputs import clear_previous_run, run_log, write_log, write_particle_outputs
+from cryoscape.inference.run_outputs import run_log, write_log, write_particle_outputs
+from cryoscape.inference.run_start import RunState, start_run
 from cryoscape.models.contract import VolumeModel
 from cryoscape.models.registry import ModelSettings
 
@@ -56,98 +48,6 @@ log = logging.getLogger("cryoscape")
 
 class TrainingError(InputError):
     """Training cannot go on (e.g. a non-finite loss); the checkpoints written so far are intact."""
-
-
-@dataclass
-class _RunState:
-    config: RunConfig
-    model: VolumeModel
-    optimizer: torch.optim.Optimizer
-    hooks: list = field(default_factory=list)
-    epoch: int = 0
-    rows: list = field(default_factory=list)
-
-
-def _check(table: ParticleTable, model: ModelSettings, training: TrainingSettings) -> None:
-    model.check()
-    training.check()
-    if len(table) == 0:
-        raise InputError("no particles to train on")
-    if table.rotations is None:
-        raise InputError("training with known poses needs poses: the particle file has none (pass --poses)")
-    if training.use_ctf and table.ctf is None:
-        raise InputError("the particle file has no CTF parameters; pass --ctf, or --no-ctf for CTF-free data")
-
-
-def _parts(config: RunConfig, n: int, device: torch.device, group: ProcessGroup):
-    """The untrained model, its optimizer and the hooks of a config."""
-    model = config.model.build(config.data.D, config.training.seed).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.training.lr, fused=True)
-    hooks = []
-    if config.training.refine_poses:
-        if group.world_size > 1:
-            raise InputError("pose refinement runs in one process; drop --refine-poses or run without torchrun")
-        hooks.append(PoseRefinement(n, config.data.D, config.training.pose_lr, device))
-    return model, optimizer, hooks
-
-
-def _start(
-    table: ParticleTable,
-    source: ImageSource,
-    model_settings: ModelSettings,
-    training: TrainingSettings,
-    origin: tuple[str, str, str],
-    run: Path,
-    resume: bool,
-    device: torch.device,
-    group: ProcessGroup,
-) -> _RunState:
-    """The state of a new or resumed run."""
-    _check(table, model_settings, training)
-    if resume and not available_epochs(run):
-        log.info("%s holds no complete epoch yet: starting it afresh", run)
-        resume = False
-    if resume:
-        config = resumed_config(read_run_config(run), model_settings, training)
-        if config.data.n_particles != len(table):
-            raise InputError(f"{run} was trained on {config.data.n_particles} particles, the input has {len(table)}")
-        epoch, state = load_checkpoint(run, "latest")
-        model, optimizer, hooks = _parts(config, len(table), device, group)
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            for hook in hooks:
-                hook.load_state_dict(state)
-        except (RuntimeError, KeyError, ValueError) as err:
-            raise InputError(
-                f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
-            ) from None
-        if group.is_main:
-            log.info("resuming %s from epoch %d", run, epoch)
-        return _RunState(config, model, optimizer, hooks, epoch, list(state["log"]))
-    scale = hartley_scale(source, table, invert=training.invert, seed=training.seed, window=training.window)
-    data = DataSummary(
-        D=table.box_size,
-        apix=float(np.median(table.apix)),
-        scale=scale,
-        n_particles=len(table),
-        particles=origin[0],
-        ind=origin[1],
-    )
-    config = new_run_config(model_settings, training, data, origin[2])
-    torch.manual_seed(training.seed)
-    model, optimizer, hooks = _parts(config, len(table), device, group)
-    if group.is_main:
-        removed = clear_previous_run(run, list(model.output_dims))
-        if removed:
-            log.info(
-                "starting afresh: removed %d file(s) of the previous run in %s (%s)",
-                len(removed),
-                run,
-                ", ".join(removed[:6]) + (", ..." if len(removed) > 6 else ""),
-            )
-        (run / "config.json").write_text(config.to_json())
-    return _RunState(config, model, optimizer, hooks)
 
 
 def train(
@@ -172,7 +72,7 @@ def train(
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
     with run_log(run if group.is_main else None):
-        state = _start(table, source, model, training, (*files, command), run, resume, device, group)
+        state = start_run(table, source, model, training, (*files, command), run, resume, device, group)
         _train(state, source, table, run, device, group, progress)
         return state.model
 
@@ -182,7 +82,7 @@ def _loader(source: ImageSource, sampler: ParticleBatchSampler, workers: int) ->
 
 
 def _train(
-    state: _RunState,
+    state: RunState,
     source: ImageSource,
     table: ParticleTable,
     run: Path,
@@ -298,7 +198,7 @@ def _train(
 def _end_epoch(
     run: Path,
     epoch: int,
-    state: _RunState,
+    state: RunState,
     output_loader: DataLoader | None,
     table: ParticleTable,
     device: torch.device,

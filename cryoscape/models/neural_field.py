@@ -16,6 +16,7 @@ import torch
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
+from cryoscape.imaging.grids import centred_lattice
 from cryoscape.models.contract import VolumeModel
 from cryoscape.models.mlp import ResidualMLP
 from cryoscape.models.positional_encoding import KINDS as ENCODINGS
@@ -29,15 +30,9 @@ def half_slice_lattice(
     """The decoded half of a D×D slice within ``radius_px`` (default D/2 − 1): flat [y, x] indices (M,) of ky > 0 or
     (ky = 0, kx ≥ 0), flat indices of their mirrors −k (M,) (−1 for the origin), and coordinates
     (M, 3) = (kx, ky, 0) in cycles/pixel."""
-    a = torch.arange(D, device=device) - D // 2
-    y, x = torch.meshgrid(a, a, indexing="ij")
-    radius = D // 2 - 1 if radius_px is None else radius_px
-    keep = (x**2 + y**2 <= radius**2) & ((y > 0) | ((y == 0) & (x >= 0)))
-    flat = torch.nonzero(keep.reshape(-1)).squeeze(1)
-    xs, ys = x.reshape(-1)[flat], y.reshape(-1)[flat]
-    mirror = (-ys + D // 2) * D + (-xs + D // 2)
-    mirror = torch.where((xs == 0) & (ys == 0), torch.full_like(mirror, -1), mirror)
-    coords = torch.stack([xs, ys, torch.zeros_like(xs)], dim=-1).float() / D
+    flat, xy, mirror = centred_lattice(D, 2, D // 2 - 1 if radius_px is None else radius_px, half=1, device=device)
+    mirror = torch.where((xy == 0).all(dim=-1), torch.full_like(mirror, -1), mirror)
+    coords = torch.cat([xy, torch.zeros_like(xy[:, :1])], dim=-1).float() / D
     return flat, mirror, coords
 
 
@@ -112,14 +107,8 @@ class NeuralField(VolumeModel):
         decoded, half by Hermitian symmetry), decoded together, ``chunk`` points per network call over all B maps."""
         D = self.D
         device = next(self.parameters()).device
-        a = torch.arange(D, device=device) - D // 2
-        kz, ky, kx = torch.meshgrid(a, a, a, indexing="ij")
-        kx, ky, kz = kx.reshape(-1), ky.reshape(-1), kz.reshape(-1)
-        inside = kx**2 + ky**2 + kz**2 <= self.radius**2
-        half = inside & ((kz < 0) | ((kz == 0) & ((ky < 0) | ((ky == 0) & (kx <= 0)))))
-        index = torch.nonzero(half).squeeze(1)
-        mirror = ((-kz[index] + D // 2) * D + (-ky[index] + D // 2)) * D + (-kx[index] + D // 2)
-        coords = torch.stack([kx, ky, kz], dim=-1)[index].float() / D
+        index, xyz, mirror = centred_lattice(D, 3, self.radius, half=-1, device=device)
+        coords = xyz.float() / D
         zb = None if z is None else z.reshape(z.shape[0], -1).float().to(device)
         B = 1 if zb is None else zb.shape[0]
         ft = torch.zeros(B, D**3, dtype=torch.complex64, device=device)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from cryoscape.cli.main import main
-from cryoscape.io.mrc import MRCStack, stack_info, write_stack
+from cryoscape.io.mrc import stack_info
+from cryoscape.io.mrc_stacks import MRCStack, write_stack
 
 
 def run(capsys, *argv):

@@ -7,19 +7,12 @@ import pytest
 import torch
 
 import cryoscape.data.images as images_module
-from cryoscape.data.images import (
-    ImageSource,
-    ParticleBatchSampler,
-    ParticleImageDataset,
-    iterate_batches,
-    iterate_chunks,
-    load_image_table,
-    make_dataloader,
-)
+from cryoscape.data.batching import ParticleBatchSampler, ParticleImageDataset, iterate_batches, make_dataloader
+from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
 from cryoscape.data.particle_io import load_stacks
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.io.mrc import write_stack
+from cryoscape.io.mrc_stacks import write_stack
 
 
 def mixed_table(pa, pb, rows):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from cryoscape.errors import InputError, OverwriteError
-from cryoscape.io.mrc import MRCStack, StackWriter, read_map, read_stack_list, stack_info, write_map, write_stack
+from cryoscape.io.mrc import read_map, stack_info, write_map
+from cryoscape.io.mrc_stacks import MRCStack, StackWriter, read_stack_list, write_stack
 
 
 def test_map_round_trip_keeps_values_voxel_size_and_origin(tmp_path, rng):

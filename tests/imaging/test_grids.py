@@ -32,3 +32,29 @@ def test_radial_indices_and_masks():
     assert grids.soft_spherical_mask(D, 2, 2)[8, 8, 11].item() == pytest.approx(0.5)
     with pytest.raises(InputError):
         grids.circular_mask(15, 3)
+
+
+@pytest.mark.parametrize("ndim, half", [(2, 1), (2, 0), (3, -1), (3, 1)])
+def test_centred_lattice_halves_and_mirrors(ndim, half):
+    D, radius = 10, 4
+    flat, coords, mirror = grids.centred_lattice(D, ndim, radius, half=half)
+    assert coords.shape == (len(flat), ndim)
+    assert ((coords**2).sum(-1) <= radius**2).all()
+    # the flat index and the coordinates name the same point ([z,] y, x order, origin at D//2)
+    position = torch.zeros_like(flat)
+    for axis in reversed(range(ndim)):  # slowest (z or y) first
+        position = position * D + coords[:, axis] + D // 2
+    assert torch.equal(position, flat)
+    # the mirror of k is -k
+    points = dict(zip(flat.tolist(), coords.tolist()))
+    full_flat, full_coords, _ = grids.centred_lattice(D, ndim, radius)
+    everything = dict(zip(full_flat.tolist(), full_coords.tolist()))
+    for f, m in zip(flat.tolist(), mirror.tolist()):
+        assert everything[m] == [-c for c in points[f]]
+    if half:
+        # one of each pair ±k, plus the origin; its sign is that of the slowest non-zero coordinate
+        n_inside = len(full_flat)
+        assert len(flat) == (n_inside + 1) // 2
+        for c in coords.tolist():
+            first = next((v for v in reversed(c) if v != 0), 0)
+            assert half * first >= 0

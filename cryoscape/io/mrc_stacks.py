@@ -1,0 +1,215 @@
+"""Particle stacks (``.mrcs``): read memory-mapped (:class:`MRCStack`: only the requested images are
+copied into memory), listed in a ``.txt`` file (:func:`read_stack_list`), and written chunk by chunk
+(:class:`StackWriter`, :func:`write_stack`). A stack is ``(N, D, D)`` float32 indexed ``[i, y, x]``.
+
+Every problem with a file raises :class:`cryoscape.errors.InputError` with a one-line message that
+names the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from cryoscape.errors import InputError
+from cryoscape.io.mrc import first_line, stack_info
+from cryoscape.io.paths import check_input, check_output
+
+log = logging.getLogger("cryoscape")
+
+
+class MRCStack:
+    """A particle stack opened memory-mapped: images are copied only when asked for.
+
+    Attributes: ``n`` images, each ``D``×``D`` pixels of ``apix`` Å (0.0 if unknown).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._data: np.ndarray | None = None
+        self.n, self.D, self.apix = stack_info(self.path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._mrc = mrcfile.mmap(self.path, mode="r", permissive=True)
+        except Exception as err:
+            raise InputError(f"{self.path} could not be memory-mapped ({first_line(err)})") from None
+        if self._mrc.data is None:
+            self._mrc.close()
+            raise InputError(f"{self.path} holds no readable image data")
+        # a plain ndarray view of the map (numpy's memmap subclass adds overhead to every slice)
+        self._data = np.asarray(self._mrc.data).reshape(self.n, self.D, self.D)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"MRCStack({str(self.path)!r}, n={self.n}, D={self.D}, apix={self.apix:.4f})"
+
+    def _check(self, indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(indices)
+        if indices.dtype.kind not in "iu":
+            raise InputError(f"{self.path}: image indices must be integers, got {indices.dtype}")
+        indices = indices.astype(np.int64).ravel()
+        bad = (indices < 0) | (indices >= self.n)
+        if bad.any():
+            raise InputError(
+                f"{self.path}: image index {int(indices[bad][0])} is out of range (the stack holds {self.n} images)"
+            )
+        return indices
+
+    def get(self, indices: np.ndarray) -> np.ndarray:
+        """Images ``(B, D, D)`` float32 for 0-based ``indices`` (B,), in the requested order.
+
+        The file is read in sorted index order (fewer seeks); duplicates are allowed. Runs of
+        consecutive indices are copied as one slice: one contiguous copy per run is several times
+        faster than numpy's fancy indexing of a memory map (which gathers element by element).
+        """
+        indices = self._check(indices)
+        out = np.empty((len(indices), self.D, self.D), dtype=np.float32)
+        self.read_into(indices, out, np.arange(len(indices)))
+        return out
+
+    def read_into(self, indices: np.ndarray, out: np.ndarray, rows: np.ndarray) -> None:
+        """Copy image ``indices[j]`` into ``out[rows[j]]`` for every j (``out`` float32 (M, D, D)),
+        without an intermediate array; see :meth:`get`."""
+        indices = self._check(indices)
+        if len(indices) == 0:
+            return
+        sort = np.argsort(indices, kind="stable")
+        ordered, targets = indices[sort], np.asarray(rows).ravel()[sort]
+        breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
+        starts = np.concatenate([[0], breaks]).tolist()
+        stops = np.concatenate([breaks, [len(ordered)]]).tolist()
+        data = self._data
+        if data is None:
+            raise InputError(f"{self.path} was closed")
+        for a, b in zip(starts, stops):
+            first = int(ordered[a])
+            if b - a == 1:
+                out[targets[a]] = data[first]
+            else:
+                out[targets[a:b]] = data[first : first + (b - a)]
+
+    def read_all(self) -> np.ndarray:
+        """All images ``(n, D, D)`` float32, read into memory."""
+        return np.array(self._data, dtype=np.float32)
+
+    def close(self) -> None:
+        if getattr(self, "_mrc", None) is not None:
+            self._data = None
+            self._mrc.close()
+            self._mrc = None
+
+    def __enter__(self) -> MRCStack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_stack_list(txt_path: str | Path) -> list[Path]:
+    """Stacks listed in a cryoDRGN-style ``.txt`` file, one path per line.
+
+    Relative paths are relative to the folder of the ``.txt``; blank lines and ``#`` comments are
+    skipped. Every listed stack must exist.
+    """
+    txt_path = check_input(txt_path, "stack list")
+    paths = []
+    for lineno, line in enumerate(txt_path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line)
+        if not p.is_absolute():
+            p = txt_path.parent / p
+        if not p.exists():
+            raise InputError(f"{txt_path} line {lineno}: stack {p} does not exist")
+        paths.append(p)
+    if not paths:
+        raise InputError(f"{txt_path} lists no stacks")
+    return paths
+
+
+class StackWriter:
+    """Write a ``(n_images, D, D)`` float32 stack chunk by chunk, for stacks larger than RAM.
+
+    The file is created at once with its final header (mode 2, image stack, ``apix`` Å) and filled
+    through a memory map: ``writer.write(start, images)`` stores ``images`` (B, D, D) as images
+    ``start .. start+B-1``. ``close()`` writes the header statistics; it raises InputError if some
+    images were never written. Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path, n_images: int, D: int, apix: float, force: bool = False):
+        if n_images < 1 or D < 1:
+            raise InputError(f"cannot write {path}: need at least one image of positive size, got {n_images}×{D}×{D}")
+        self.path = check_output(path, force)
+        self.n, self.D, self.apix = int(n_images), int(D), float(apix)
+        self._mrc = mrcfile.new_mmap(self.path, shape=(self.n, self.D, self.D), mrc_mode=2, overwrite=True)
+        self._mrc.set_image_stack()
+        if self.apix > 0:
+            self._mrc.voxel_size = self.apix
+        self._written = np.zeros(self.n, dtype=bool)
+        self._min, self._max = np.inf, -np.inf
+        self._sum = self._sumsq = 0.0
+
+    def write(self, start: int, images: np.ndarray) -> None:
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 2:
+            images = images[None]
+        if images.shape[1:] != (self.D, self.D):
+            raise InputError(
+                f"cannot write {self.path}: images of shape {images.shape[1:]} into a stack of {self.D}×{self.D}"
+            )
+        stop = start + len(images)
+        if start < 0 or stop > self.n:
+            raise InputError(f"cannot write {self.path}: images {start}..{stop - 1} outside a stack of {self.n}")
+        self._mrc.data[start:stop] = images
+        if len(images):
+            self._min = min(self._min, float(images.min()))
+            self._max = max(self._max, float(images.max()))
+            self._sum += float(images.sum(dtype=np.float64))
+            self._sumsq += float(np.einsum("ijk,ijk->", images, images, dtype=np.float64))
+        self._written[start:stop] = True
+
+    def close(self) -> None:
+        if self._mrc is None:
+            return
+        missing = int((~self._written).sum())
+        count = self.n * self.D * self.D
+        header = self._mrc.header
+        header.dmin, header.dmax = (self._min, self._max) if np.isfinite(self._min) else (0.0, 0.0)
+        mean = self._sum / count
+        header.dmean = mean
+        header.rms = float(np.sqrt(max(self._sumsq / count - mean * mean, 0.0)))
+        self._mrc.close()
+        self._mrc = None
+        if missing:
+            raise InputError(f"{self.path}: {missing} of {self.n} images were never written")
+        log.debug("wrote stack %s (%d × %d² px, %.4f Å)", self.path, self.n, self.D, self.apix)
+
+    def __enter__(self) -> StackWriter:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._mrc is not None:  # an error is already on its way: just release the file
+            self._mrc.close()
+            self._mrc = None
+
+
+def write_stack(path: str | Path, images: np.ndarray, apix: float, force: bool = False) -> Path:
+    """Write images ``(N, D, D)`` (or one ``(D, D)``) as a float32 ``.mrcs`` stack with pixel size ``apix`` Å."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise InputError(f"cannot write {path}: images must be (N, D, D), got shape {images.shape}")
+    with StackWriter(path, len(images), images.shape[1], apix, force) as writer:
+        writer.write(0, images)
+    return writer.path

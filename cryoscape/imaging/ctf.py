@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, fields
 
 import torch
+from jaxtyping import Float, Shaped
+from torch import Tensor
 
 from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_box_size
@@ -75,14 +77,14 @@ class CTF:
     shift in degrees, B-factor in Å² (0 = no envelope). Values are RELION-sign (see module docstring).
     """
 
-    defocus_u_A: torch.Tensor
-    defocus_v_A: torch.Tensor
-    astig_angle_deg: torch.Tensor
-    voltage_kV: torch.Tensor
-    cs_mm: torch.Tensor
-    amplitude_contrast: torch.Tensor
-    phase_shift_deg: torch.Tensor
-    bfactor_A2: torch.Tensor
+    defocus_u_A: Float[Tensor, " B"]
+    defocus_v_A: Float[Tensor, " B"]
+    astig_angle_deg: Float[Tensor, " B"]
+    voltage_kV: Float[Tensor, " B"]
+    cs_mm: Float[Tensor, " B"]
+    amplitude_contrast: Float[Tensor, " B"]
+    phase_shift_deg: Float[Tensor, " B"]
+    bfactor_A2: Float[Tensor, " B"]
 
     @classmethod
     def of(
@@ -126,7 +128,7 @@ class CTF:
     def _params(self, extra_dims: int) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name).reshape((-1,) + (1,) * extra_dims) for f in fields(self)}
 
-    def at(self, freqs_A: torch.Tensor) -> torch.Tensor:
+    def at(self, freqs_A: Float[Tensor, "... 2"]) -> Float[Tensor, "B ..."]:
         """CTF (B, ...) at frequencies ``freqs_A`` (..., 2) = (kx, ky) in 1/Å, computed in float64 and
         returned in the dtype of ``freqs_A``."""
         if not isinstance(freqs_A, torch.Tensor) or freqs_A.ndim < 1 or freqs_A.shape[-1] != 2:
@@ -137,7 +139,7 @@ class CTF:
         params = {k: v.to(f.device) for k, v in self._params(freqs_A.ndim - 1).items()}
         return _ctf((f**2).sum(-1), cos2a, sin2a, params).to(freqs_A.dtype)
 
-    def images(self, D: int, apix_A, dtype=torch.float32) -> torch.Tensor:
+    def images(self, D: int, apix_A, dtype=torch.float32) -> Float[Tensor, "B D D"]:
         """(B, D, D) CTFs on the centred D×D Fourier grid of images with pixel sizes ``apix_A`` (B,) or
         a scalar, in Å."""
         D = check_box_size(D)
@@ -151,7 +153,7 @@ class CTF:
         return _ctf(s2, cos2a, sin2a, self._params(2)).to(dtype)
 
 
-def phase_flip(images_ft: torch.Tensor, ctf: torch.Tensor) -> torch.Tensor:
+def phase_flip(images_ft: Shaped[Tensor, "B D D"], ctf: Float[Tensor, "B D D"]) -> Shaped[Tensor, "B D D"]:
     """Multiply (B, D, D) transforms by sign(ctf) (0 where the CTF is exactly 0)."""
     if images_ft.shape[-2:] != ctf.shape[-2:]:
         raise InputError(f"images {tuple(images_ft.shape)} and ctf {tuple(ctf.shape)} do not match")

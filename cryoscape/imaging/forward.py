@@ -24,21 +24,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Complex, Float, Shaped
+from torch import Tensor
 
 from cryoscape.imaging.fft import fft2_center, fft3_center, ifft2_center
 from cryoscape.imaging.shifts import translate_ft
 from cryoscape.imaging.slicing import extract_central_slices
 
 
-def transfer(slices: torch.Tensor, ctf: torch.Tensor | None) -> torch.Tensor:
+def transfer(slices: Shaped[Tensor, "B D D"], ctf: Float[Tensor, "B D D"] | None) -> Shaped[Tensor, "B D D"]:
     """CTF · slices: (B, D, D) Fourier (complex) or Hartley (real) slices times the RELION-sign
     ``ctf`` (B, D, D) (None: CTF-free data)."""
     return slices if ctf is None else slices * ctf
 
 
 def centred_hartley(
-    images: torch.Tensor, shifts_px: torch.Tensor | None, window: torch.Tensor | None = None
-) -> torch.Tensor:
+    images: Float[Tensor, "B D D"], shifts_px: Float[Tensor, "B 2"] | None, window: Float[Tensor, "D D"] | None = None
+) -> Float[Tensor, "B D D"]:
     """(B, D, D) real images -> Hartley transforms (B, D, D) of the images (times the real-space
     ``window`` (D, D), if any) translated by +shift (pixels, RELION origin: this centres the particle)."""
     ft = fft2_center(images if window is None else images * window)
@@ -48,8 +50,8 @@ def centred_hartley(
 
 
 def adjoint_images(
-    images: torch.Tensor, shifts_px: torch.Tensor | None, ctf: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
+    images: Float[Tensor, "B D D"], shifts_px: Float[Tensor, "B 2"] | None, ctf: Float[Tensor, "B D D"] | None
+) -> tuple[Complex[Tensor, "B D D"], Float[Tensor, "B D D"]]:
     """The adjoint of shift ∘ CTF on real images (B, D, D): (CTF · FT of the images translated by
     +shift (B, D, D) complex, the weights CTF² (B, D, D)) for Fourier backprojection (ones without CTF)."""
     image_ft = fft2_center(images)
@@ -93,7 +95,7 @@ def prepare_volume(volume: torch.Tensor, oversample: int = 2) -> PreparedVolume:
 _CHUNK_PIXELS = 2**24  # oversampled slice pixels held at once (~130 MB of complex64)
 
 
-def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
+def project(prepared: PreparedVolume, rotations: Float[Tensor, "B 3 3"]) -> Float[Tensor, "B D D"]:
     """(B, D, D) real-space projections ∫ V(Rᵀ(x, y, z)) dz, in map units × voxels."""
     N, D = prepared.volume_ft.shape[-1], prepared.D
     lo = N // 2 - D // 2
@@ -107,8 +109,8 @@ def project(prepared: PreparedVolume, rotations: torch.Tensor) -> torch.Tensor:
 
 
 def apply_ctf_and_shift(
-    projections: torch.Tensor, shifts_px: torch.Tensor | None, ctf: torch.Tensor | None
-) -> torch.Tensor:
+    projections: Float[Tensor, "B D D"], shifts_px: Float[Tensor, "B 2"] | None, ctf: Float[Tensor, "B D D"] | None
+) -> Float[Tensor, "B D D"]:
     """Images from centred projections: multiply by ``ctf`` (B, D, D) (RELION sign) and translate by
     −shift (RELION origin convention: the particle sits at −origin, and +origin re-centres it)."""
     image_ft = transfer(fft2_center(projections), ctf)
@@ -119,9 +121,9 @@ def apply_ctf_and_shift(
 
 def render_images(
     prepared: PreparedVolume,
-    rotations: torch.Tensor,
-    shifts_px: torch.Tensor | None = None,
-    ctf: torch.Tensor | None = None,
-) -> torch.Tensor:
+    rotations: Float[Tensor, "B 3 3"],
+    shifts_px: Float[Tensor, "B 2"] | None = None,
+    ctf: Float[Tensor, "B D D"] | None = None,
+) -> Float[Tensor, "B D D"]:
     """(B, D, D) noise-free images of a volume at the given poses (the full forward model)."""
     return apply_ctf_and_shift(project(prepared, rotations), shifts_px, ctf)

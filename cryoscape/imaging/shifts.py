@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 
 import torch
+from jaxtyping import Complex, Float, Shaped
+from torch import Tensor
 
 from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_square
@@ -37,18 +39,18 @@ def _phase(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
     return phase.to(real_dtype)
 
 
-def translate_ft(images_ft: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
+def translate_ft(images_ft: Complex[Tensor, "*B D D"], shifts_px: Float[Tensor, "*B 2"]) -> Complex[Tensor, "*B D D"]:
     """Translate by +shifts_px: (B, D, D) centred FTs, (B, 2) pixels (x, y) -> (B, D, D) complex."""
     phase = _phase(images_ft, shifts_px)
     return images_ft * torch.polar(torch.ones_like(phase), -phase)
 
 
-def flip_frequencies(images: torch.Tensor) -> torch.Tensor:
+def flip_frequencies(images: Shaped[Tensor, "*B D D"]) -> Shaped[Tensor, "*B D D"]:
     """X(-k) on the centred grid (..., D, D): index i -> (D - i) mod D on the last two axes."""
     return torch.roll(torch.flip(images, dims=(-2, -1)), shifts=(1, 1), dims=(-2, -1))
 
 
-def translate_ht(images_ht: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
+def translate_ht(images_ht: Float[Tensor, "*B D D"], shifts_px: Float[Tensor, "*B 2"]) -> Float[Tensor, "*B D D"]:
     """Translate by +shifts_px in Hartley space: H'(k) = cos(2πk·s) H(k) + sin(2πk·s) H(-k).
 
     Same convention and shapes as :func:`translate_ft` (real (B, D, D) centred Hartley transforms).

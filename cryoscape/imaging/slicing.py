@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from jaxtyping import Float, Shaped
+from torch import Tensor
 
 from cryoscape.errors import InputError
 from cryoscape.imaging._checks import check_box_size, check_rotations, check_square
@@ -76,7 +78,9 @@ def _step(M: int) -> int:
     return max(1, _CHUNK_POINTS // max(M, 1))
 
 
-def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor, oversample: int = 1) -> torch.Tensor:
+def extract_central_slices(
+    volume_ft: Shaped[Tensor, "N N N"], rotations: Float[Tensor, "B 3 3"], oversample: int = 1
+) -> Shaped[Tensor, "B D D"]:
     """Central slices (B, D, D) of a centred transform (N, N, N) (complex or real, e.g. Hartley),
     N = ``oversample`` · D: a transform sampled ``oversample`` times more finely than the images
     (the transform of the map zero-padded to an N-voxel box), so that trilinear interpolation is
@@ -111,8 +115,12 @@ def extract_central_slices(volume_ft: torch.Tensor, rotations: torch.Tensor, ove
 
 
 def insert_central_slices(
-    slices: torch.Tensor, rotations: torch.Tensor, D: int, weights: torch.Tensor | None = None, half_plane: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+    slices: Shaped[Tensor, "B D D"],
+    rotations: Float[Tensor, "B 3 3"],
+    D: int,
+    weights: Float[Tensor, "B D D"] | None = None,
+    half_plane: bool = False,
+) -> tuple[Shaped[Tensor, "D D D"], Float[Tensor, "D D D"]]:
     """Backproject slices (B, D, D) into a centred D³ transform: the adjoint of extraction.
 
     Each slice pixel within radius D/2 is scatter-added at R_bᵀ (kx, ky, 0) with trilinear weights.
@@ -167,7 +175,7 @@ def insert_central_slices(
     return _from_channels(acc[:-1], complex_), acc[-1]
 
 
-def hermitian_complete(accumulated: torch.Tensor) -> torch.Tensor:
+def hermitian_complete(accumulated: Shaped[Tensor, "D D D"]) -> Shaped[Tensor, "D D D"]:
     """Complete sums inserted with ``half_plane=True``: out(k) = acc(k) + conj(acc(−k)) on the centred
     D³ grid (index i mirrors to D − i; the planes at index 0, −D/2, have no mirror and are kept)."""
     out = accumulated.clone()
@@ -176,7 +184,7 @@ def hermitian_complete(accumulated: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def project_real_space(volume: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+def project_real_space(volume: Float[Tensor, "D D D"], rotations: Float[Tensor, "B 3 3"]) -> Float[Tensor, "B D D"]:
     """Projections (B, D, D) of a real volume (D, D, D): p_b(x, y) = Σ_z V(R_bᵀ (x, y, z)).
 
     V is sampled by trilinear interpolation (zero outside the box) at every voxel (x, y, z) of the

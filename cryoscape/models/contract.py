@@ -27,7 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from jaxtyping import Bool, Float, Int
+from torch import Tensor, nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.forward import transfer
@@ -38,19 +39,21 @@ class ImageBatch:
     """``index`` (B,) rows of the particle table; ``images_ht`` (B, D, D) centred, normalized Hartley
     images; ``ctf`` (B, D, D) RELION-sign or None (CTF-free data); ``rotations`` (B, 3, 3) or None."""
 
-    index: torch.Tensor
-    images_ht: torch.Tensor
-    ctf: torch.Tensor | None
-    rotations: torch.Tensor | None
+    index: Int[Tensor, " B"]
+    images_ht: Float[Tensor, "B D D"]
+    ctf: Float[Tensor, "B D D"] | None
+    rotations: Float[Tensor, "B 3 3"] | None
 
-    def poses(self) -> torch.Tensor:
+    def poses(self) -> Float[Tensor, "B 3 3"]:
         """The rotations (B, 3, 3); InputError for particles without poses."""
         if self.rotations is None:
             raise InputError("this model needs particle poses, and the batch has none")
         return self.rotations
 
 
-def reconstruction_error(slices: torch.Tensor, batch: ImageBatch, mask: torch.Tensor) -> torch.Tensor:
+def reconstruction_error(
+    slices: Float[Tensor, "B D D"], batch: ImageBatch, mask: Bool[Tensor, "D D"]
+) -> Float[Tensor, ""]:
     """Mean over images and the pixels of ``mask`` (D, D) of (CTF · slices − images)², in float32."""
     return ((transfer(slices.float(), batch.ctf) - batch.images_ht)[:, mask] ** 2).mean()
 
@@ -63,20 +66,22 @@ class VolumeModel(nn.Module):
     radius: int  # band limit in Fourier pixels: slices, maps and the loss stop there
     zdim: int = 0  # width of the per-particle continuous variable z (0: none)
 
-    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def slices(
+        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None
+    ) -> Float[Tensor, "B D D"]:
         raise NotImplementedError
 
-    def volumes(self, z: torch.Tensor | None = None) -> torch.Tensor:
+    def volumes(self, z: Float[Tensor, "B Z"] | None = None) -> Float[Tensor, "B D D D"]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def volume(self, z: torch.Tensor | None = None) -> torch.Tensor:
+    def volume(self, z: Float[Tensor, " Z"] | None = None) -> Float[Tensor, "D D D"]:
         """(D, D, D) map of one value ``z`` (zdim,) of the per-particle variables (None: none)."""
         return self.volumes(None if z is None else z.reshape(1, -1))[0]
 
     def forward(
-        self, batch: ImageBatch, mask: torch.Tensor, generator: torch.Generator | None = None
-    ) -> dict[str, torch.Tensor]:
+        self, batch: ImageBatch, mask: Bool[Tensor, "D D"], generator: torch.Generator | None = None
+    ) -> dict[str, Float[Tensor, ""]]:
         mse = reconstruction_error(self.slices(batch.poses()), batch, mask)
         return {"loss": mse, "mse": mse}
 
@@ -84,6 +89,6 @@ class VolumeModel(nn.Module):
     def output_dims(self) -> dict[str, int]:
         return {}
 
-    def particle_outputs(self, batch: ImageBatch) -> dict[str, torch.Tensor]:
+    def particle_outputs(self, batch: ImageBatch) -> dict[str, Float[Tensor, "B _"]]:
         """Per-particle outputs (B, width) of a batch, keys as :attr:`output_dims`."""
         return {}

@@ -8,7 +8,8 @@ A residual MLP maps it to the mean μ and log-variance log σ² of a diagonal Ga
 from __future__ import annotations
 
 import torch
-from torch import nn
+from jaxtyping import Float
+from torch import Tensor, nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.grids import fourier_disk_mask
@@ -28,6 +29,6 @@ class ImageEncoder(nn.Module):
         self.register_buffer("mask", fourier_disk_mask(D), persistent=False)
         self.mlp = ResidualMLP(int(self.mask.sum()), width, depth, 2 * zdim, activation)
 
-    def forward(self, images_ht: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, images_ht: Float[Tensor, "B D D"]) -> tuple[Float[Tensor, "B Z"], Float[Tensor, "B Z"]]:
         out = self.mlp(images_ht[:, self.mask])
         return out[:, : self.zdim], out[:, self.zdim :]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
@@ -75,7 +77,7 @@ class NeuralField(VolumeModel):
         if not self.zdim and z is not None:
             raise InputError("this field is homogeneous (zdim 0) but a latent z was given")
 
-    def fourier(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def fourier(self, coords: Float[Tensor, "B M 3"], z: Float[Tensor, "B Z"] | None = None) -> Tensor:
         """Complex V̂ at ``coords`` (B, M, 3) (cycles/pixel) for latents ``z`` (B, zdim) -> (B, M)."""
         return torch.complex(*self._decode(coords, z))
 
@@ -87,7 +89,9 @@ class NeuralField(VolumeModel):
         re, im = self.mlp(self.encoding(coords), z).float().unbind(-1)
         return re, torch.where(flip, -im, im)
 
-    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def slices(
+        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None
+    ) -> Float[Tensor, "B D D"]:
         """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
         the band limit (default radius D/2 − 1, cryoDRGN's mask) and on the unpaired Nyquist row and column."""
         D, B = self.D, rotations.shape[0]
@@ -101,7 +105,7 @@ class NeuralField(VolumeModel):
         return out.reshape(B, D, D)
 
     @torch.no_grad()
-    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2**16) -> torch.Tensor:
+    def volumes(self, z: Float[Tensor, "B Z"] | None = None, chunk: int = 2**16) -> Float[Tensor, "B D D D"]:
         """Real-space maps (B, D, D, D) [z, y, x] of latents ``z`` (B, zdim) (None: one map of a
         homogeneous field), from the field on the full centred lattice within the band limit (half
         decoded, half by Hermitian symmetry), decoded together, ``chunk`` points per network call over all B maps."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from cryoscape.errors import InputError
 from cryoscape.models.contract import ImageBatch, VolumeModel, reconstruction_error
@@ -40,16 +42,18 @@ class HeterogeneousVAE(VolumeModel):
         self.D, self.zdim, self.radius = D, zdim, self.decoder.radius
         self.kl_weight = 1.0 / zdim if beta is None else beta
 
-    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def slices(
+        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None
+    ) -> Float[Tensor, "B D D"]:
         return self.decoder.slices(rotations, z)
 
-    def volumes(self, z: torch.Tensor | None = None, chunk: int = 2**16) -> torch.Tensor:
+    def volumes(self, z: Float[Tensor, "B Z"] | None = None, chunk: int = 2**16) -> Float[Tensor, "B D D D"]:
         if z is None:
             raise InputError("this run is a VAE: give latent values")
         return self.decoder.volumes(z, chunk)
 
     @staticmethod
-    def encoder_input(batch: ImageBatch) -> torch.Tensor:
+    def encoder_input(batch: ImageBatch) -> Float[Tensor, "B D D"]:
         """The phase-flipped images sign(CTF) · H[image] (B, D, D)."""
         return batch.images_ht if batch.ctf is None else batch.images_ht * torch.sign(batch.ctf)
 

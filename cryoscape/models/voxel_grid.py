@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from jaxtyping import Float
+from torch import Tensor, nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import iht3_center
@@ -60,12 +61,14 @@ class VoxelGrid(VolumeModel):
         if z is not None:
             raise InputError("a voxel grid has no latent: give no latent values")
 
-    def slices(self, rotations: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def slices(
+        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None
+    ) -> Float[Tensor, "B D D"]:
         """Hartley slices (B, D, D) at poses ``rotations`` (B, 3, 3), zero beyond the band limit."""
         self._check_z(z)
         return extract_central_slices(self.hartley, rotations, self.oversample) * self.disk
 
-    def volumes(self, z: torch.Tensor | None = None, chunk: int = 0) -> torch.Tensor:
+    def volumes(self, z: Float[Tensor, "B Z"] | None = None, chunk: int = 0) -> Float[Tensor, "1 D D D"]:
         """The map (1, D, D, D) [z, y, x]: the central D³ box of the inverse Hartley transform of the
         grid within the band limit."""
         self._check_z(z)

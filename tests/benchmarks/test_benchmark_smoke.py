@@ -27,3 +27,10 @@ def test_voxel_benchmark_quick():
 @pytest.mark.slow
 def test_reconstruction_benchmark_quick(tmp_path):
     _run("reconstruction.py", "--output", str(tmp_path / "report.md"))
+
+
+def test_engine_timing_benchmark_quick():
+    """The new code against itself: the comparison machinery finds identical losses."""
+    text = _run("engine_timing.py")
+    differences = [float(d) for d in re.findall(r"\| \d+ \| [\d.e+-]+ \| [\d.e+-]+ \| ([\d.e+-]+) \|", text)]
+    assert len(differences) == 2 and max(differences) == 0.0, text

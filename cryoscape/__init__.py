@@ -5,4 +5,4 @@ Layers (each imports only the ones before it):
 -> ``inference`` -> ``analysis`` -> ``simulate`` -> ``cli``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -171,8 +171,9 @@ def train_volume_mapping(
             val_loss = float(torch.mean((network(x[val]) - y[val]) ** 2))
         if val_loss < best:
             best, best_state = val_loss, {k: t.clone() for k, t in network.state_dict().items()}
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    if best_state is None:
+        raise InputError("the latent-to-volume mapping gave no finite validation loss; check the maps for NaN")
+    network.load_state_dict(best_state)
     mapping = VolumeMapping(network.eval(), z_mean, z_scale, v_scale, np.zeros(v.shape[1]))
     predicted, truth = mapping(z[val]), v[val]
     mapping.validation_r2 = 1 - ((predicted - truth) ** 2).sum(0) / (((truth - truth.mean(0)) ** 2).sum(0) + 1e-12)

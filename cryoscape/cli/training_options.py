@@ -145,6 +145,22 @@ def add_training_arguments(parser: argparse.ArgumentParser, command: str, defaul
     parser.add_argument("--force", action="store_true", help="start afresh in an existing RUN folder")
 
 
+# options of some families only: setting name -> (option, default)
+_FAMILY_OPTIONS = {"width": ("--dec-dim", 256), "depth": ("--dec-layers", 3), "encoding": ("--pe", "gaussian")}
+
+
+def _refuse_options_it_ignores(args: argparse.Namespace, settings) -> None:
+    """InputError for a family option given another value than its default to a family without it."""
+    from dataclasses import fields
+
+    from cryoscape.errors import InputError
+
+    names = {f.name for f in fields(settings)}
+    for name, (option, default) in _FAMILY_OPTIONS.items():
+        if name not in names and getattr(args, name, default) != default:
+            raise InputError(f"{option} does not apply to --model {settings.option}")
+
+
 def run_training(args: argparse.Namespace, command: str) -> int:
     """Check the run folder, read the particles, train the family ``args`` names (in this process or
     as one of torchrun's)."""
@@ -160,6 +176,7 @@ def run_training(args: argparse.Namespace, command: str) -> int:
 
     families = families_of(command)
     settings = families[args.model] if len(families) > 1 else next(iter(families.values()))
+    _refuse_options_it_ignores(args, settings)
     model = settings.from_values(vars(args))
     run = Path(args.outdir)
     if args.load and not (run / "config.json").exists():

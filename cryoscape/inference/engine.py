@@ -77,10 +77,6 @@ def train(
         return state.model
 
 
-def _loader(source: ImageSource, sampler: ParticleBatchSampler, workers: int) -> DataLoader:
-    return make_dataloader(source, sampler, workers)
-
-
 def _train(
     state: RunState,
     source: ImageSource,
@@ -98,9 +94,9 @@ def _train(
     sampler = ParticleBatchSampler(
         len(table), t.batch_size, shuffle=True, seed=t.seed * 100_003, rank=group.rank, world_size=group.world_size
     )
-    loader = _loader(source, sampler, t.num_workers)
+    loader = make_dataloader(source, sampler, t.num_workers)
     output_loader = (
-        _loader(source, ParticleBatchSampler(len(table), 256, shuffle=False), t.num_workers)
+        make_dataloader(source, ParticleBatchSampler(len(table), 256, shuffle=False), t.num_workers)
         if state.model.output_dims and group.is_main
         else None
     )
@@ -149,9 +145,10 @@ def _train(
             with autocast(device, t.amp):
                 terms = model(batch, mask, generator)
             values = {name: value.item() for name, value in terms.items()}
-            if not math.isfinite(values["loss"]):
+            if not _finite_everywhere(values["loss"], device, group):
                 raise TrainingError(
-                    f"the loss became {values['loss']} in epoch {epoch} (after {seen} images): "
+                    f"the loss became {values['loss']} (in this or another process) in epoch {epoch} "
+                    f"(after {seen} images): "
                     "training stopped; lower --lr, or check the images for NaN or huge values. "
                     f"Checkpoints of complete epochs in {run} are intact"
                 )
@@ -193,6 +190,13 @@ def _train(
                 wrote,
             )
         barrier(group)
+
+
+def _finite_everywhere(loss: float, device: torch.device, group: ProcessGroup) -> bool:
+    """Whether the loss of this step is finite in every process (one process decides for all, so
+    that none waits for the others' gradients)."""
+    bad = 0.0 if math.isfinite(loss) else 1.0
+    return (all_reduce_sum([bad], device, group)[0] if group.world_size > 1 else bad) == 0.0
 
 
 def _end_epoch(

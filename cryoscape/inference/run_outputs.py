@@ -64,14 +64,24 @@ def write_particle_outputs(run: Path, epoch: int, outputs: dict[str, np.ndarray]
 
 
 def clear_previous_run(run: Path, output_names: list[str]) -> list[str]:
-    """Remove the files a previous run left in ``run`` that a new run would otherwise mix with its
-    own (checkpoints, per-particle outputs of ``output_names``, refined poses, logs); the names removed."""
+    """In a folder that holds a previous run (its config.json), remove the files that a new run would
+    otherwise mix with its own: checkpoints, per-particle outputs (NAME.N.npy and NAME.npy, for the
+    names of ``output_names`` and every NAME that has a NAME.N.npy there), refined poses, log.csv and
+    loss.png; run.log is emptied. Nothing is removed from a folder without a config.json. Returns
+    the names removed."""
+    if not (run / "config.json").is_file():
+        return []
+    files = [p.name for p in run.iterdir() if p.is_file()]
+    numbered = re.compile(r"(.+)\.\d+\.npy")
+    names = set(output_names) | {m.group(1) for f in files if (m := numbered.fullmatch(f))}
     patterns = [r"weights\.\d+\.pt(\.tmp)?", r"refined_particles(\.tmp)?\.star", r"log\.csv", r"loss\.png"]
-    patterns += [rf"{re.escape(name)}(\.\d+)?\.npy(\.tmp)?" for name in output_names]
-    wanted = re.compile("|".join(f"(?:{p})" for p in patterns) + "$")
-    removed = sorted(p.name for p in run.iterdir() if p.is_file() and wanted.fullmatch(p.name))
+    patterns += [rf"{re.escape(name)}(\.\d+)?\.npy(\.tmp)?" for name in sorted(names)]
+    wanted = re.compile("|".join(f"(?:{p})" for p in patterns))
+    removed = sorted(f for f in files if wanted.fullmatch(f))
     for name in removed:
         (run / name).unlink()
+    if (run / "run.log").is_file():
+        (run / "run.log").write_text("")  # the log handler appends: its next line starts the file
     return removed
 
 

@@ -86,6 +86,19 @@ def start_run(
         config = resumed_config(read_run_config(run), model_settings, training)
         if config.data.n_particles != len(table):
             raise InputError(f"{run} was trained on {config.data.n_particles} particles, the input has {len(table)}")
+        for what, before, now in (
+            ("particle file", config.data.particles, origin[0]),
+            ("index file", config.data.ind, origin[1]),
+        ):
+            if before != now and (before or now) and group.is_main:
+                log.warning(
+                    "%s was trained with the %s %s and continues with %s: the latents' rows follow the "
+                    "new one; stop and start afresh if it holds other particles",
+                    run,
+                    what,
+                    before or "(none)",
+                    now or "(none)",
+                )
         epoch, state = load_checkpoint(run, "latest")
         model, optimizer, hooks = _parts(config, len(table), device, group)
         try:

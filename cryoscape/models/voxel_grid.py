@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import iht3_center
+from cryoscape.imaging.forward import trilinear_kernel_ft
 from cryoscape.imaging.grids import circular_mask, spherical_mask
 from cryoscape.imaging.slicing import extract_central_slices
 from cryoscape.models.contract import VolumeModel
@@ -41,7 +42,8 @@ class VoxelGrid(VolumeModel):
     ``max_freq`` (fraction of Nyquist; 1 = radius D/2 − 1, as the neural fields)."""
 
     disk: torch.Tensor  # (D, D) bool: slice pixels within the band limit
-    ball: torch.Tensor  # (N, N, N) bool: grid points within the band limit
+    ball: torch.Tensor  # (N, N, N) bool: grid points that slices within the band limit read
+    kernel: torch.Tensor  # (N, N, N) real-space attenuation of trilinear interpolation on the grid
 
     def __init__(self, D: int, max_freq: float = 1.0, oversample: int = 2):
         super().__init__()
@@ -55,7 +57,10 @@ class VoxelGrid(VolumeModel):
         N = oversample * D
         self.hartley = nn.Parameter(torch.zeros(N, N, N))
         self.register_buffer("disk", circular_mask(D, self.radius), persistent=False)
-        self.register_buffer("ball", spherical_mask(N, oversample * self.radius), persistent=False)
+        # the slice points lie within oversample·radius of the origin; their trilinear neighbours
+        # within √3 voxels more
+        self.register_buffer("ball", spherical_mask(N, min(N // 2, oversample * self.radius + 2)), persistent=False)
+        self.register_buffer("kernel", trilinear_kernel_ft(N), persistent=False)
 
     def _check_z(self, z: torch.Tensor | None) -> None:
         if z is not None:
@@ -69,13 +74,15 @@ class VoxelGrid(VolumeModel):
         return extract_central_slices(self.hartley, rotations, self.oversample) * self.disk
 
     def volumes(self, z: Float[Tensor, "B Z"] | None = None, chunk: int = 0) -> Float[Tensor, "1 D D D"]:
-        """The map (1, D, D, D) [z, y, x]: the central D³ box of the inverse Hartley transform of the
-        grid within the band limit."""
+        """The map (1, D, D, D) [z, y, x] whose slices the grid renders: the inverse Hartley transform of
+        the grid points slices read, times the attenuation of trilinear interpolation (slicing the grid
+        samples the map times sinc²(x/N)·sinc²(y/N)·sinc²(z/N), see
+        :func:`~cryoscape.imaging.forward.trilinear_kernel_ft`), cropped to the central D³ box."""
         self._check_z(z)
         D, N = self.D, self.hartley.shape[-1]
         lo = N // 2 - D // 2
         with torch.no_grad():
-            full = iht3_center(self.hartley.float() * self.ball)
+            full = iht3_center(self.hartley.float() * self.ball) * self.kernel
             return full[lo : lo + D, lo : lo + D, lo : lo + D][None].contiguous()
 
 
@@ -93,6 +100,14 @@ class VoxelGridSettings(ModelSettings):
     summary = "the D³ Hartley grid itself, learned by the same loss (cryoSPARC ab initio's representation)"
     max_freq: float = 1.0
     oversample: int = 2
+
+    def check(self) -> None:
+        if not 0 < self.max_freq <= 1:
+            raise InputError(
+                f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {self.max_freq}"
+            )
+        if self.oversample not in (1, 2, 3, 4):
+            raise InputError(f"the grid's oversampling must be 1, 2, 3 or 4, got {self.oversample}")
 
     def build(self, D: int, seed: int) -> VoxelGrid:
         return VoxelGrid(D, self.max_freq, self.oversample)

@@ -104,6 +104,21 @@ def test_load_refuses_changed_settings_and_force_starts_clean(small, capsys):
     assert sorted(p.name for p in run.glob("weights.*.pt")) == ["weights.1.pt"]
     assert not (run / "z.2.npy").exists() and (run / "z.1.npy").exists()
     assert len((run / "log.csv").read_text().splitlines()) == 2
+    # a run of another kind in the same folder leaves no latents behind; run.log starts afresh
+    assert main(["train-nn", star, "-o", str(run), "-n", "1", "--force", *FAST, *SMALL_NET]) == 0
+    assert not list(run.glob("z*.npy")) and "vae training" not in (run / "run.log").read_text()
+    # a folder that holds no run keeps its files, whatever their names
+    folder = small / "not_a_run"
+    folder.mkdir()
+    (folder / "log.csv").write_text("mine\n")
+    (folder / "z.npy").write_bytes(b"mine")
+    assert main(["train-nn", star, "-o", str(folder), "-n", "1", "--force", *FAST, *SMALL_NET]) == 0
+    assert (folder / "z.npy").read_bytes() == b"mine"
+    _one_line_error(
+        capsys,
+        ["train-nn", star, "-o", str(small / "v"), "--model", "voxel", "--dec-dim", "64", *FAST],
+        "--dec-dim does not apply to --model voxel",
+    )
 
 
 def test_non_finite_loss_stops_before_a_checkpoint(small, capsys, tmp_path):

@@ -239,12 +239,14 @@ def summary_text(summary: dict) -> str:
         )
     truth = summary.get("truth")
     if truth:
-        lines += [
-            "",
-            f"ground truth ({truth['folder']}): clusters against true {truth['against']}: ARI {truth['ari']:.3f}",
-        ]
+        lines += ["", f"ground truth ({truth['folder']}):"]
+        if "ari" in truth:
+            lines.append(f"clusters against the true components: ARI {truth['ari']:.3f} (1 = the same partition)")
         if "spearman_pc1" in truth:
-            lines.append(f"|Spearman| between PC1 and the true conformation: {truth['spearman_pc1']:.3f}")
+            lines.append(
+                f"|Spearman| between PC1 and the true conformation (frame of the motion): {truth['spearman_pc1']:.3f} "
+                "(1 = PC1 orders the particles as the motion does)"
+            )
         if "per_image" in truth:
             p = truth["per_image"]
             lines.append(

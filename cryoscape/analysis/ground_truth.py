@@ -154,12 +154,12 @@ def per_image_summary(truth: SimulationTruth, z: np.ndarray, maps_of, n: int, ap
 
 
 def clustering_scores(truth: SimulationTruth, labels: np.ndarray, pc1: np.ndarray) -> dict:
-    """ARI of the clusters against the true components (or conformations of a single component), and
-    for a single component |Spearman| between the particles' PC1 and their true conformation (does
-    the latent order the motion?)."""
+    """Against discrete truth (the components of a mixture): the ARI of the clusters. Against the
+    conformations of a single component (frames of a continuous motion, where cutting the motion
+    into clusters at other places than the frames is no error, so an ARI means nothing):
+    |Spearman| between the particles' PC1 and their true frame (does the latent order the motion?)."""
     true, kind = truth_labels(truth)
     real = true >= 0
-    scores = {"against": kind, "ari": adjusted_rand_index(true[real], labels[real])}
     if kind == "conformation":
-        scores["spearman_pc1"] = float(abs(spearmanr(pc1[real], true[real]).statistic))
-    return scores
+        return {"against": kind, "spearman_pc1": float(abs(spearmanr(pc1[real], true[real]).statistic))}
+    return {"against": kind, "ari": adjusted_rand_index(true[real], labels[real])}

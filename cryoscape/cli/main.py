@@ -72,6 +72,14 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     module.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: the CPUs this process may use, from its affinity and cgroup "
+        "quota as SLURM and containers set them, divided among torchrun's processes on the node)",
+    )
     parser.set_defaults(_run=module.main)
     return parser
 
@@ -99,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["cryoscape", *argv])
     setup_logging(args.verbose, args.quiet)
     from cryoscape.errors import CryoscapeError
+    from cryoscape.threads import configure_threads
 
     try:
+        args.threads_note = configure_threads(args.threads)
+        log.debug(args.threads_note)
         result = args._run(args)
     except CryoscapeError as err:
         print(f"cryoscape {name}: error: {err}", file=sys.stderr)

@@ -164,6 +164,7 @@ def _refuse_options_it_ignores(args: argparse.Namespace, settings) -> None:
 def run_training(args: argparse.Namespace, command: str) -> int:
     """Check the run folder, read the particles, train the family ``args`` names (in this process or
     as one of torchrun's)."""
+    import logging
     from pathlib import Path
 
     from cryoscape.data.images import ImageSource
@@ -184,6 +185,8 @@ def run_training(args: argparse.Namespace, command: str) -> int:
     if not args.load and run.exists() and any(run.iterdir()) and not args.force:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
     group, device = start_process_group(resolve_device(args.device))
+    if device.type == "cpu" and group.is_main:
+        logging.getLogger("cryoscape").info(getattr(args, "threads_note", ""))
     try:
         training = TrainingSettings(
             epochs=args.epochs,

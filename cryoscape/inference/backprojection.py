@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from cryoscape.data.images import ImageSource
 from cryoscape.data.particles import ParticleTable
@@ -29,6 +28,7 @@ from cryoscape.imaging.forward import adjoint_images
 from cryoscape.imaging.fsc import FSCCurve, fsc, ssnr_from_half_map_fsc
 from cryoscape.imaging.grids import radial_index_3d
 from cryoscape.imaging.slicing import hermitian_complete, insert_central_slices
+from cryoscape.progress import Progress
 
 
 @dataclass
@@ -123,9 +123,10 @@ def accumulate(
         raise InputError("the particle file has no CTF parameters; pass --ctf, or --no-ctf for CTF-free data")
     D = table.box_size
     acc = (FourierAccumulator(D, device), FourierAccumulator(D, device))
-    starts = range(0, len(table), batch_size)
-    for start in tqdm(starts, desc="backproject", unit="batch", disable=None if progress else True):
+    bar = Progress(len(table), "backproject", "images", progress)
+    for start in range(0, len(table), batch_size):
         index = np.arange(start, min(start + batch_size, len(table)))
+        bar.update(len(index))
         images = torch.from_numpy(source.get(index)).to(device)
         if invert:
             images = -images
@@ -137,6 +138,7 @@ def accumulate(
         for h in (0, 1):
             sel = torch.from_numpy(halves[index] == h).to(device)
             acc[h].add(slices[sel], weights[sel], rot[sel])
+    bar.close()
     return acc
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from cryoscape.data.batching import ParticleBatchSampler, make_dataloader
 from cryoscape.data.images import ImageSource
@@ -42,6 +41,7 @@ from cryoscape.inference.run_outputs import run_log, write_log, write_particle_o
 from cryoscape.inference.run_start import RunState, start_run
 from cryoscape.models.contract import VolumeModel
 from cryoscape.models.registry import ModelSettings
+from cryoscape.progress import Progress
 
 log = logging.getLogger("cryoscape")
 
@@ -101,6 +101,17 @@ def _train(
         else None
     )
     d = config.data
+    if state.epoch >= t.epochs:
+        if group.is_main:
+            log.info(
+                "%s is complete: it trained %d epochs (-n %d asked); to train it further, give --load latest "
+                "with -n larger than %d",
+                run,
+                state.epoch,
+                t.epochs,
+                state.epoch,
+            )
+        return
     source_note = (f" of {d.particles}" + (f" (rows in {d.ind})" if d.ind else "")) if d.particles else ""
     log.info(
         "%s training of %d particles%s (D=%d, %.3f Å/px) for %d epochs on %s%s",
@@ -119,13 +130,7 @@ def _train(
         sums: dict[str, float] = {}
         t0, seen = time.perf_counter(), 0
         steps = len(sampler)
-        bar = tqdm(
-            total=len(table),
-            desc=f"epoch {epoch}/{t.epochs}",
-            unit="img",
-            unit_scale=True,
-            disable=(None if progress else True) if group.is_main else True,
-        )
+        bar = Progress(len(table), f"epoch {epoch}/{t.epochs}", "images", enabled=progress and group.is_main)
         for step, (images, index) in enumerate(loader):
             if t.lr_decay != 1:
                 for group_lr in state.optimizer.param_groups:
@@ -162,8 +167,7 @@ def _train(
             b = len(index)
             sums = {name: sums.get(name, 0.0) + value * b for name, value in values.items()}
             seen += b
-            bar.update(b * group.world_size)
-            bar.set_postfix(loss=f"{sums['loss'] / seen:.4g}", refresh=False)
+            bar.update(b * group.world_size, loss=f"{sums['loss'] / seen:.4g}")
         bar.close()
         names = list(sums)
         *totals, seen_all = all_reduce_sum([sums[n] for n in names] + [seen], device, group)

@@ -110,7 +110,7 @@ def start_run(
             raise InputError(
                 f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
             ) from None
-        if group.is_main:
+        if group.is_main and epoch < config.training.epochs:
             log.info("resuming %s from epoch %d", run, epoch)
         return RunState(config, model, optimizer, hooks, epoch, list(state["log"]))
     scale = hartley_scale(source, table, invert=training.invert, seed=training.seed, window=training.window)

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from cryoscape.data.particle_io import save_star
 from cryoscape.data.particles import CTFParams, ParticleTable
@@ -37,6 +36,7 @@ from cryoscape.imaging.rotations import random_rotations
 from cryoscape.io.mrc import write_map
 from cryoscape.io.mrc_stacks import StackWriter
 from cryoscape.io.paths import check_output
+from cryoscape.progress import Progress
 from cryoscape.simulate.conformations import Component
 
 log = logging.getLogger("cryoscape")
@@ -210,10 +210,11 @@ def simulate_dataset(
     ctf = draw_ctf(config, n, rng)
     renderer = _Renderer(components, config)
     noise_sigma = None
-    with StackWriter(stack_path, n, D, config.apix, force=force) as writer:
-        for start in tqdm(
-            range(0, n, config.batch_size), desc="simulate", unit="batch", disable=None if progress else True
-        ):
+    with (
+        StackWriter(stack_path, n, D, config.apix, force=force) as writer,
+        Progress(n, "simulate", "images", progress) as bar,
+    ):
+        for start in range(0, n, config.batch_size):
             index = np.arange(start, min(start + config.batch_size, n))
             images = renderer.clean(index, labels, rotations, shifts_px, ctf, rng)
             if config.snr is not None:
@@ -225,6 +226,7 @@ def simulate_dataset(
                 noise = torch.randn(images.shape, generator=generator, dtype=torch.float64).float()
                 images = images + noise_sigma * noise
             writer.write(start, images.numpy())
+            bar.update(len(index))
     log.info("wrote %s (%d images of %d×%d px, %.3f Å/px)", stack_path, n, D, D, config.apix)
 
     table = ParticleTable(

@@ -177,3 +177,48 @@ def test_bfloat16_training_writes_float32_latents(small):
     z = np.load(run / "z.npy")
     assert z.dtype == np.float32 and z.shape == (600, 1)
     assert len(np.unique(z)) > 0.95 * len(z)  # bfloat16 would leave a few hundred distinct values
+
+
+def test_progress_lines_without_a_terminal_and_a_finished_run(small, monkeypatch, caplog):
+    """Under nohup or SLURM (stderr not a terminal) an epoch logs progress lines with the rate and the
+    time left; resuming a finished run says that it is complete and how to continue it."""
+    monkeypatch.setenv("CRYOSCAPE_PROGRESS_SECONDS", "0")
+    star, run = str(small / "sim/particles.star"), small / "progress"
+    caplog.set_level("INFO", logger="cryoscape")
+    assert main(["train-nn", star, "-o", str(run), "-n", "1", "-b", "64", "--device", "cpu", *SMALL_NET]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1: 6")]
+    assert lines and all(" images/s, " in line and " left" in line and "loss " in line for line in lines), lines
+    assert "images (" in (run / "run.log").read_text()
+    caplog.clear()
+    assert (
+        main(
+            ["train-nn", star, "-o", str(run), "-n", "1", "--load", "latest", "-b", "64", "--device", "cpu", *SMALL_NET]
+        )
+        == 0
+    )
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "is complete: it trained 1 epochs" in said and "-n larger than 1" in said and "resuming" not in said
+
+
+def test_threads_follow_the_usable_cpus(small, tmp_path):
+    from cryoscape.threads import cgroup_cpu_quota, configure_threads
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert cgroup_cpu_quota(v1) == 3.0
+    before = torch.get_num_threads()
+    try:
+        assert "using 1 CPU thread(s): as asked" in configure_threads(1)
+        assert torch.get_num_threads() == 1
+        note = configure_threads()
+        assert "usable CPUs (affinity" in note and torch.get_num_threads() >= 1
+        with pytest.raises(InputError):
+            configure_threads(0)
+    finally:
+        torch.set_num_threads(before)

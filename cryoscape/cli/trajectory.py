@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--neighbors",
         type=int,
         default=10,
-        help="neighbours per particle in the graph (default 10; raise it if the ends are not connected)",
+        help="neighbours per particle in the graph (default 10); where the ends are not connected it is doubled, "
+        "up to 200, with a warning",
     )
     parser.add_argument("--map-batch", type=int, default=4, help="maps decoded together (default 4)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")

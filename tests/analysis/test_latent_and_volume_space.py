@@ -76,7 +76,25 @@ def test_graph_path_goes_around_a_gap_through_the_data():
     np.testing.assert_allclose(angle[chosen], np.linspace(0, np.pi, 5), atol=0.03)  # within a step of the path
     gapped = np.concatenate([z[:100], z[300:]])  # two pieces far apart for 2 neighbours
     with pytest.raises(InputError, match="not connected"):
-        latent_path(gapped, 0, 199, neighbors=2)
+        latent_path(gapped, 0, 199, neighbors=2, max_neighbors=50)
+
+
+def test_graph_path_raises_the_neighbours_and_joins_equal_latents(caplog):
+    """Near-disconnected graphs get more neighbours (with a warning), as do tied latents (as a
+    low-precision encoder gives), which used to split the graph into pieces."""
+    angle = np.linspace(0, np.pi, 400)
+    z = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    gapped = np.concatenate([z[:100], z[300:]])
+    caplog.set_level("WARNING", logger="cryoscape")
+    path = latent_path(gapped, 0, 199, neighbors=2)
+    assert path[0] == 0 and path[-1] == 199
+    assert "used 128 neighbours instead" in caplog.text
+    rng = np.random.default_rng(0)
+    tied = np.round(np.sort(rng.normal(size=(3000, 1)), axis=0), 2)  # ~400 distinct values, up to ~25 ties
+    assert len(np.unique(tied)) < 600
+    path = latent_path(tied, 0, 2999, neighbors=10)  # groups of more than 10 equal latents need more
+    assert path[0] == 0 and path[-1] == 2999
+    assert np.all(np.diff(tied[path, 0]) >= 0)  # along the line, in order
 
 
 def test_polygon_selection_and_empty_selection():

@@ -1,0 +1,72 @@
+"""The README's quick start and homogeneous block run as written, by bash, in a fresh folder: scaled
+down (fewer particles, epochs and maps, each change an exact text substitution that fails if the
+README drifts from it) in the default run, and exactly as written under ``-m slow``."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+# (text in the README, what the default run uses instead)
+SCALED_DOWN = [
+    ("-o sim -n 10000 ", "-o sim -n 1000 "),
+    ("-o vae --zdim 1 -n 4", "-o vae --zdim 1 -n 2"),
+    ("--sketch-size 100 --states 4 --n-train 200", "--sketch-size 16 --states 4 --n-train 16"),
+    ("-o open -n 5000 ", "-o open -n 1000 "),
+    ("-o open/nn -n 5 ", "-o open/nn -n 1 "),
+]
+
+
+def _blocks(section: str) -> list[str]:
+    """The ```bash blocks of the README section whose heading starts with ``section``."""
+    text = README.read_text()
+    start = text.index(f"## {section}")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], flags=re.S)
+
+
+def _script(scaled: bool) -> str:
+    """The quick start section's blocks (the VAE, its analysis, the homogeneous block) as one script."""
+    script = "\n".join(_blocks("Quick start")).replace("source .venv/bin/activate\n", "")
+    assert "train-vae" in script and "train-nn" in script and "report" in script
+    if scaled:
+        for old, new in SCALED_DOWN:
+            assert old in script, f"the README no longer has {old!r}: update tests/test_readme.py"
+            script = script.replace(old, new)
+    return "set -euo pipefail\n" + script
+
+
+def _run(tmp_path: Path, scaled: bool) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("CRYOSCAPE_PROGRESS_SECONDS", None)
+    out = subprocess.run(["bash", "-c", _script(scaled)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-4000:]
+    for made in (
+        "vae/z.npy",
+        "vae/maps/vol_007.mrc",
+        "vae/analysis/kmeans_labels.npy",
+        "vae/path/movie.cxc",
+        "one_end.star",
+        "one_end.mrc",
+        "vae/report.html",
+        "open/map.mrc",
+        "open/nn/maps/vol_000.mrc",
+    ):
+        assert (tmp_path / made).exists(), made
+    z = np.load(tmp_path / "vae/z.npy")
+    assert z.dtype == np.float32 and len(np.unique(z)) > 0.95 * len(z)
+
+
+def test_readme_quick_start_scaled_down(tmp_path):
+    _run(tmp_path, scaled=True)
+
+
+@pytest.mark.slow
+def test_readme_quick_start_as_written(tmp_path):
+    _run(tmp_path, scaled=False)

@@ -32,7 +32,7 @@ from cryoscape.analysis.ground_truth import (
     per_image_summary,
     truth_labels,
 )
-from cryoscape.analysis.latent import first_two_columns, kmeans_clusters, latent_pca, pc_traversal, umap_embedding
+from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
 from cryoscape.io.paths import staged_folder
@@ -97,23 +97,17 @@ def analyze_run(
         np.save(out / "kmeans_labels.npy", clusters.labels)
         np.savetxt(out / "kmeans_centers.txt", z[clusters.on_data], fmt="%.6g")
         np.savetxt(out / "kmeans_centers_ind.txt", clusters.on_data, fmt="%d")
-        pc2 = first_two_columns(pca.coords)
-        plots.embedding_figure(
-            pc2,
-            out / "pca.png",
-            ("PC1", "PC2" if z.shape[1] > 1 else "(none)"),
-            "PCA",
-            clusters.labels,
-            pc2[clusters.on_data],
-        )
-        plots.bar_chart(
-            100 * pca.explained,
-            out / "explained_variance.png",
-            "principal component",
-            "variance explained (%)",
-            "PCA of the latent means",
-            [str(i + 1) for i in range(len(pca.explained))],
-        )
+        pc2 = pca.coords[:, :2]  # (N, 1) for a 1-D latent: its plots are histograms along z
+        plots.embedding_figure(pc2, out / "pca.png", ("PC1", "PC2"), "PCA", clusters.labels, pc2[clusters.on_data])
+        if len(pca.explained) > 1:
+            plots.bar_chart(
+                100 * pca.explained,
+                out / "explained_variance.png",
+                "principal component",
+                "variance explained (%)",
+                "PCA of the latent means",
+                [str(i + 1) for i in range(len(pca.explained))],
+            )
         plots.bar_chart(
             clusters.counts,
             out / "cluster_sizes.png",
@@ -122,7 +116,7 @@ def analyze_run(
             f"k-means, k={options.ksample}",
         )
         embedding = None
-        if options.umap:
+        if options.umap and z.shape[1] > 1:  # a UMAP of a 1-D latent would be the latent itself
             t0 = time.perf_counter()
             embedding = umap_embedding(z, options.seed)
             if z.shape[1] > 2:  # zdim 1 or 2: the "embedding" is the latents themselves

@@ -1,4 +1,8 @@
-"""PNG figures of the analysis commands (matplotlib, Agg backend; no screen needed)."""
+"""PNG figures of the analysis commands (matplotlib, Agg backend; no screen needed).
+
+Embeddings are (N, 2) coordinates, or (N, 1) for a 1-D latent: then densities are histograms along
+the one axis, clusters are stacked histograms, and colourings are the value against the coordinate.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,14 @@ def embedding_figure(
     centers: np.ndarray | None = None,
 ) -> Path:
     """Two panels of a 2-D embedding (N, 2): particle density (hexbin, log counts) and the particles
-    coloured by cluster ``labels`` with the cluster numbers at ``centers`` (k, 2)."""
+    coloured by cluster ``labels`` with the cluster numbers at ``centers`` (k, 2). For (N, 1): a
+    histogram and a histogram stacked by cluster."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), dpi=110)
+    if coords.shape[1] == 1:
+        _histogram(axes[0], coords[:, 0], axis_names[0], f"{title}: density")
+        _stacked_by_label(axes[1], coords[:, 0], labels, centers, axis_names[0], f"{title}: clusters")
+        return _save(fig, path)
     x, y = coords[:, 0], coords[:, 1]
     _hexbin(fig, axes[0], coords)
     axes[0].set_title(f"{title}: density")
@@ -64,9 +73,14 @@ def colored_embedding(
     label: str,
     categorical: bool,
 ) -> Path:
-    """A 2-D embedding (N, 2) coloured by per-particle ``values`` (a label or a continuous quantity)."""
+    """A 2-D embedding (N, 2) coloured by per-particle ``values`` (a label or a continuous quantity);
+    for (N, 1), the values against the coordinate."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
+    if coords.shape[1] == 1:
+        ax.scatter(coords[:, 0], values, s=_point_size(len(values)), alpha=0.5, lw=0, rasterized=True)
+        _label(ax, (axis_names[0], label), title)
+        return _save(fig, path)
     cmap = _cluster_cmap(values) if categorical else "viridis"
     sc = ax.scatter(
         coords[:, 0], coords[:, 1], c=values, s=_point_size(len(values)), cmap=cmap, alpha=0.7, lw=0, rasterized=True
@@ -77,10 +91,14 @@ def colored_embedding(
 
 
 def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: str, ticks=None) -> Path:
+    """Bars with their values written above them (a bar too small to see still shows its number)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 0.3 * len(values) + 2), 3.5), dpi=110)
     positions = np.arange(len(values))
-    ax.bar(positions, values, color="tab:blue")
+    bars = ax.bar(positions, values, color="tab:blue")
+    if len(values) <= 40:
+        ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], fontsize=6 if len(values) > 15 else 8, padding=1)
+        ax.margins(y=0.12)
     ax.set_xticks(
         positions, ticks if ticks is not None else [str(i) for i in positions], fontsize=8 if len(values) <= 30 else 6
     )
@@ -93,16 +111,19 @@ def bar_chart(values: np.ndarray, path: Path, xlabel: str, ylabel: str, title: s
 
 def map_projections(maps: list[np.ndarray], path: Path, titles: list[str], columns: int = 5) -> Path:
     """A grid of maps, each shown as its projections along z, y and x (sums of the density), side by
-    side, on one grey scale per map."""
+    side, on one grey scale shared by all maps (so that their backgrounds and densities compare)."""
     plt = _pyplot()
     rows = -(-len(maps) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 1.25 * rows + 0.3), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 1.35 * rows + 0.4), dpi=100, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, volume, title in zip(axes.ravel(), maps, titles):
-        views = [volume.sum(axis=a) for a in range(3)]
-        strip = np.concatenate([(v - v.min()) / (np.ptp(v) or 1.0) for v in views], axis=1)
-        ax.imshow(strip, cmap="gray", origin="lower")
+    strips = [np.concatenate([volume.sum(axis=a) for a in range(3)], axis=1) for volume in maps]
+    low, high = min(float(s.min()) for s in strips), max(float(s.max()) for s in strips)
+    for ax, strip, title in zip(axes.ravel(), strips, titles):
+        ax.axis("on")
+        ax.imshow(strip, cmap="gray", origin="lower", vmin=low, vmax=high)
+        ax.set_xticks([(i + 0.5) * strip.shape[0] for i in range(3)], ["along z", "along y", "along x"], fontsize=6)
+        ax.set_yticks([])
         ax.set_title(title, fontsize=8)
     return _save(fig, path)
 
@@ -132,33 +153,41 @@ def pair_scatter(
     title: str,
     sizes: np.ndarray | None = None,
 ) -> Path:
-    """Scatter of consecutive coordinate pairs (1-2, 2-3) coloured by ``labels``, point area ∝ ``sizes``."""
+    """Scatter of consecutive coordinate pairs (1-2, 2-3) coloured by the discrete ``labels`` (a
+    legend, one colour per label), point area ∝ ``sizes``."""
     plt = _pyplot()
     pairs = [(0, 1), (1, 2)] if coords.shape[1] >= 3 else [(0, 1)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), dpi=110, squeeze=False)
     area = 10.0 if sizes is None else 5 + 120 * np.asarray(sizes) / max(np.max(sizes), 1)
+    area = np.broadcast_to(area, (len(coords),))
+    colors = plt.get_cmap(_cluster_cmap(labels))
     for ax, (i, j) in zip(axes[0], pairs):
-        sc = ax.scatter(
-            coords[:, i],
-            coords[:, j],
-            c=labels,
-            s=area,
-            cmap=_cluster_cmap(labels),
-            alpha=0.8,
-            edgecolors="k",
-            linewidths=0.3,
-        )
+        for n, value in enumerate(np.unique(labels)):
+            sel = labels == value
+            ax.scatter(
+                coords[sel, i],
+                coords[sel, j],
+                s=area[sel],
+                color=colors(n % colors.N),
+                alpha=0.8,
+                edgecolors="k",
+                linewidths=0.3,
+                label=f"state {value}",
+            )
         ax.set_xlabel(f"{axis_prefix}{i + 1} ({100 * explained[i]:.1f}%)")
         ax.set_ylabel(f"{axis_prefix}{j + 1} ({100 * explained[j]:.1f}%)")
-    fig.colorbar(sc, ax=axes[0, -1], label="state")
+    axes[0, -1].legend(fontsize=7, markerscale=0.7)
     fig.suptitle(title)
     return _save(fig, path)
 
 
 def density(coords: np.ndarray, path: Path, axis_names: tuple[str, str], title: str) -> Path:
-    """Hexbin density (log counts) of many points (N, 2)."""
+    """Hexbin density (log counts) of many points (N, 2); a histogram for (N, 1)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.8), dpi=110)
+    if coords.shape[1] == 1:
+        _histogram(ax, coords[:, 0], axis_names[0], title)
+        return _save(fig, path)
     _hexbin(fig, ax, coords)
     _label(ax, axis_names, title)
     return _save(fig, path)
@@ -172,9 +201,24 @@ def path_figure(
     axis_names: tuple[str, str],
     title: str,
 ) -> Path:
-    """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered."""
+    """A path (M, 2) drawn over the density of a 2-D embedding (N, 2), its maps (n, 2) numbered; for
+    (N, 1) the histogram with the maps marked along the axis."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5), dpi=110)
+    if coords.shape[1] == 1:
+        _histogram(ax, coords[:, 0], axis_names[0], title, color="0.6")
+        for i, x in enumerate(map_coords[:, 0]):
+            ax.axvline(x, color="tab:red", lw=1, label="maps" if i == 0 else None)
+            ax.annotate(
+                str(i),
+                (x, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -10),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        ax.legend(fontsize=8)
+        return _save(fig, path)
     _hexbin(fig, ax, coords, cmap="Greys", colorbar=False)
     ax.plot(path_coords[:, 0], path_coords[:, 1], "-", color="tab:red", lw=1.2, label="path through the data")
     ax.scatter(map_coords[:, 0], map_coords[:, 1], color="tab:red", s=25, zorder=3, label="maps")
@@ -196,6 +240,38 @@ def _label(ax, axis_names: tuple[str, str], title: str) -> None:
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)
+
+
+def _histogram(ax, x: np.ndarray, xlabel: str, title: str, color: str = "tab:blue") -> None:
+    ax.hist(x, bins=min(100, max(10, len(x) // 50)), color=color)
+    _label(ax, (xlabel, "particles"), title)
+
+
+def _stacked_by_label(ax, x: np.ndarray, labels, centers, xlabel: str, title: str) -> None:
+    """A histogram of ``x`` stacked by cluster ``labels``, the cluster numbers above their ``centers`` (k, 1)."""
+    if labels is None:
+        _histogram(ax, x, xlabel, title)
+        return
+    values = np.unique(labels)
+    ax.hist(
+        [x[labels == v] for v in values],
+        bins=min(100, max(10, len(x) // 50)),
+        stacked=True,
+        color=[_pyplot().get_cmap(_cluster_cmap(labels))(n % 20) for n in range(len(values))],
+    )
+    if centers is not None:
+        for k, cx in enumerate(np.asarray(centers)[:, 0]):
+            ax.annotate(
+                str(k),
+                (cx, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, -12),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+                weight="bold",
+            )
+    _label(ax, (xlabel, "particles"), title)
 
 
 def _point_size(n: int) -> float:

@@ -1,5 +1,6 @@
-"""Volume-space landscape of a VAE run (thesis ch. 6): sketch the maps across the latent space
-(k-means, a map per centre), mask them, PCA of the masked maps (eigen-volumes and their variance),
+"""Volume-space landscape of a VAE run (chapter 6 of E. D. Zhong, "Machine Learning for
+Reconstructing Dynamic Protein Structures from Cryo-EM Images", PhD thesis, MIT, 2022): sketch the
+maps across the latent space (k-means, a map per centre), mask them, PCA of the masked maps (eigen-volumes and their variance),
 agglomerative clustering of the maps into states with a mean map per state, and a small network that
 places every particle in volume-PC space. Plots for every step; see the files in DIR/summary.txt.
 

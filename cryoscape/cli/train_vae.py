@@ -1,4 +1,5 @@
-"""Heterogeneous reconstruction with known poses: the cryoDRGN VAE (thesis ch. 3-4).
+"""Heterogeneous reconstruction with known poses: the cryoDRGN VAE (chapters 3-4 of
+E. D. Zhong, "Machine Learning for Reconstructing Dynamic Protein Structures from Cryo-EM Images", PhD thesis, MIT, 2022).
 
 An encoder maps each centred, phase-flipped particle image to a Gaussian over a latent z; a neural
 field decodes (frequency, z) into the map of that particle. Loss = mean squared error of the

@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cryoscape.analysis import plots
-    from cryoscape.analysis.latent import first_two_columns, latent_pca, nearest_particles
+    from cryoscape.analysis.latent import latent_pca, nearest_particles
     from cryoscape.analysis.maps import load_run_latents, load_vae, write_maps
     from cryoscape.analysis.trajectory import chimerax_movie_script, evenly_spaced, latent_path
     from cryoscape.errors import InputError
@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
         np.savetxt(out / "path_ind.txt", path, fmt="%d")
         level = float(np.mean([np.percentile(m, 99) for m in maps])) * 0.5
         (out / "movie.cxc").write_text(chimerax_movie_script(len(maps), level))
-        coords = first_two_columns(latent_pca(z, 2).coords)
+        coords = latent_pca(z, 2).coords  # (N, 1) for a 1-D latent: a histogram with the maps marked
         plots.path_figure(
             coords,
             coords[path],

@@ -33,7 +33,10 @@ def _blocks(section: str) -> list[str]:
 
 def _script(scaled: bool) -> str:
     """The quick start section's blocks (the VAE, its analysis, the homogeneous block) as one script."""
-    script = "\n".join(_blocks("Quick start")).replace("source .venv/bin/activate\n", "")
+    script = "\n".join(_blocks("Quick start"))
+    for setup_line in ("source .venv/bin/activate\n", "mkdir -p ~/cryoscape-quickstart && cd ~/cryoscape-quickstart\n"):
+        assert setup_line in script, f"the README no longer has {setup_line!r}: update tests/test_readme.py"
+        script = script.replace(setup_line, "")  # the test runs in its own folder, with the venv on PATH
     assert "train-vae" in script and "train-nn" in script and "report" in script
     if scaled:
         for old, new in SCALED_DOWN:

@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.errors import InputError
     from cryoscape.imaging.fft import downsample_images
     from cryoscape.io.mrc_stacks import StackWriter
-    from cryoscape.io.paths import check_input, check_output
+    from cryoscape.io.paths import check_input, check_not_an_input, check_output
 
     check_input(args.input, "input")
     table, kind = load_image_table(args.input, args.datadir)
@@ -80,9 +80,10 @@ def main(args: argparse.Namespace) -> int:
     if args.chunk < 1:
         raise InputError(f"--chunk must be positive, got {args.chunk}")
     star_path = args.output.with_suffix(".star") if kind == "particles" else None
-    check_output(args.output, args.force)
-    if star_path is not None:
-        check_output(star_path, args.force)
+    for output in (args.output, star_path):
+        if output is not None:
+            check_not_an_input(output, [args.input, *table.image_paths])
+            check_output(output, args.force)
 
     new_apix = np.asarray(table.apix, dtype=np.float64) * D / d
     if len(np.unique(new_apix)) > 1:

@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.stack_ops import normalize_background, table_on_new_stack
     from cryoscape.errors import InputError
     from cryoscape.io.mrc_stacks import StackWriter
-    from cryoscape.io.paths import check_input, check_output
+    from cryoscape.io.paths import check_input, check_not_an_input, check_output
 
     check_input(args.input, "input")
     if args.chunk < 1:
@@ -82,9 +82,10 @@ def main(args: argparse.Namespace) -> int:
         table = table.subset(keep)
         log.info("selected %d particles listed in %s", len(table), args.select)
     star_path = args.output.with_suffix(".star") if kind == "particles" else None
-    check_output(args.output, args.force)
-    if star_path is not None:
-        check_output(star_path, args.force)
+    for output in (args.output, star_path):
+        if output is not None:
+            check_not_an_input(output, [args.input, *table.image_paths])
+            check_output(output, args.force)
 
     source = ImageSource.from_table(table, lazy=True, invert=args.invert)
     with StackWriter(args.output, len(table), table.box_size, float(table.apix[0]), force=args.force) as writer:

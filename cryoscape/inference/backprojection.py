@@ -116,6 +116,8 @@ def accumulate(
     device: torch.device | str = "cpu",
 ) -> tuple[FourierAccumulator, FourierAccumulator]:
     """Backproject every particle into the accumulator of its half (see module docstring)."""
+    if batch_size < 1:
+        raise InputError(f"the batch size must be at least 1, got {batch_size}")
     rotations = table.rotations
     if rotations is None:
         raise InputError("backprojection needs poses: the particle file has no angles (pass --poses)")

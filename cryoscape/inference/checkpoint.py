@@ -1,8 +1,11 @@
 """Checkpoints: written atomically (temporary file, then rename), read with ``weights_only=True``.
 
 A run folder holds ``weights.EPOCH.pt`` after every epoch; ``latest`` means the highest complete
-epoch. A checkpoint holds the model and optimizer state, the epoch, the random-number state and the
-model configuration, so that a killed run resumes exactly where its last epoch ended.
+epoch. A checkpoint holds the model and optimizer states, the epoch, the log rows and the hooks'
+states (e.g. pose corrections). No random-number state is needed: the engine seeds the batch order
+and the noise of every epoch from (seed, epoch), and the settings are in the run's config.json, so a
+killed run resumes exactly where its last epoch ended. The file is flushed to disk (fsync) before
+the rename, so that a power cut leaves either the old checkpoint or the complete new one.
 """
 
 from __future__ import annotations
@@ -26,9 +29,27 @@ def save_checkpoint(run: Path, epoch: int, state: dict) -> Path:
     """Write ``state`` for ``epoch`` atomically; a crash leaves either the old files or the new one."""
     path = checkpoint_path(run, epoch)
     tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def available_epochs(run: Path) -> list[int]:

@@ -24,6 +24,15 @@ def check_output(path: str | Path, force: bool = False) -> Path:
     return path
 
 
+def check_not_an_input(output: str | Path, inputs) -> None:
+    """InputError if ``output`` is one of the files ``inputs`` (paths) that the command reads: writing
+    it would destroy the data while it is still being read, ``--force`` or not."""
+    out = Path(output).resolve()
+    for path in {str(p) for p in inputs}:
+        if Path(path).resolve() == out:
+            raise InputError(f"{output} is also an input of this command; write the output to another file")
+
+
 def check_input(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path if it is an existing, non-empty file; else raise InputError."""
     path = Path(path)

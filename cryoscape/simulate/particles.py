@@ -70,6 +70,8 @@ class SimulationConfig:
             raise InputError(f"box size must be even and at least 8, got {self.D}")
         if self.n_particles < 1:
             raise InputError("the number of particles must be at least 1")
+        if self.batch_size < 1:
+            raise InputError(f"the batch size must be at least 1, got {self.batch_size}")
         if self.apix <= 0:
             raise InputError("pixel size must be positive")
         if self.snr is not None and self.snr <= 0:

@@ -3,7 +3,9 @@ the pixel-size precedence, and the rescale when the stacks were downsampled afte
 written.
 
 Relative stack paths are looked up in ``datadir`` (if given: ``datadir/name``, then
-``datadir/basename``), then next to the particle file (``folder/name``, ``folder/basename``).
+``datadir/basename``), then from the folders of :func:`cryoscape.io.paths.relative_path_bases`
+(the particle file's folder, the working directory, the folders above the file's: RELION's paths
+are relative to its project folder), then as ``folder/basename``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cryoscape.errors import InputError
+from cryoscape.io.paths import relative_path_bases
 
 log = logging.getLogger("cryoscape")
 
@@ -73,8 +76,8 @@ def _candidates(name: str, source: Path, datadir) -> list[Path]:
     out = []
     if datadir is not None:
         out += [Path(datadir) / p, Path(datadir) / p.name]
-    out += [source.parent / p, source.parent / p.name]
-    return out
+    out += [base / p for base in relative_path_bases(source)]
+    return out + [source.parent / p.name]
 
 
 def resolve_stacks(names: np.ndarray, indices: np.ndarray, source: Path, datadir, check: bool):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +23,16 @@ def check_output(path: str | Path, force: bool = False) -> Path:
         raise OverwriteError(f"{path} is a folder, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def relative_path_bases(source: str | Path) -> list[Path]:
+    """The folders a relative image path in the particle file ``source`` may be relative to, in the
+    order they are tried: the file's own folder (cryoscape's and cryoDRGN's convention), then, as
+    RELION resolves paths from its project folder, the working directory and every folder above the
+    file's (nearest first: ``Refine3D/job010/run_data.star`` names ``Extract/job005/...``)."""
+    folder = Path(os.path.abspath(Path(source).parent))
+    bases = [folder, Path(os.getcwd()), *folder.parents]
+    return list(dict.fromkeys(bases))
 
 
 def check_not_an_input(output: str | Path, inputs) -> None:

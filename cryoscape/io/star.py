@@ -19,13 +19,14 @@ Versions:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cryoscape.errors import InputError
-from cryoscape.io.paths import check_input, check_output
+from cryoscape.io.paths import check_input, check_output, relative_path_bases
 
 # Labels that RELION 3.1+ keeps in the optics block (per optics group, not per particle).
 OPTICS_COLUMNS = (
@@ -206,12 +207,20 @@ def _format_token(v) -> str:
     return s
 
 
+def _image_base(source: Path, stack: str) -> Path:
+    """The folder a relative stack path of ``source`` resolves from (its own folder if none does)."""
+    if not stack or os.path.isabs(stack):
+        return Path(os.path.abspath(source.parent))
+    return next((b for b in relative_path_bases(source) if (b / stack).is_file()), Path(os.path.abspath(source.parent)))
+
+
 def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, force: bool = False) -> Path:
     """Write the particles ``index`` (0-based rows of the particle table, in that order) of the star
     file ``source`` to ``path``, every block and column kept as they are (optics groups included);
-    relative stack paths in ``rlnImageName`` are rewritten relative to the new file's folder."""
-    import os  # noqa: PLC0415
-
+    relative stack paths in ``rlnImageName`` keep pointing at the same stacks: paths relative to the
+    source's own folder are rewritten relative to the new file's folder; paths relative to a RELION
+    project folder (one of :func:`~cryoscape.io.paths.relative_path_bases` above the source) are kept
+    as they are when the new file is inside that project, and made absolute otherwise."""
     source = check_input(source, "star file")
     blocks = _parse(source)
     tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
@@ -222,14 +231,18 @@ def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, f
     )
     particles = tables[name].iloc[np.asarray(index)].reset_index(drop=True).copy()
     path = check_output(path, force)
-    old, new = Path(os.path.abspath(source.parent)), Path(os.path.abspath(path.parent))
-    if old != new and "rlnImageName" in particles.columns:
+    own, new = Path(os.path.abspath(source.parent)), Path(os.path.abspath(path.parent))
+    if "rlnImageName" in particles.columns and len(particles):
+        base = _image_base(source, str(particles["rlnImageName"].iloc[0]).partition("@")[2])
+        in_project = base != own and (new == base or base in new.parents)
 
         def moved(image: str) -> str:
             number, _, stack = str(image).partition("@")
-            if not stack or os.path.isabs(stack):
-                return str(image)
-            return f"{number}@{os.path.relpath(old / stack, new)}"
+            if not stack or os.path.isabs(stack) or in_project:
+                return str(image)  # absolute, or relative to the project the new file is in
+            if base == own:
+                return f"{number}@{os.path.relpath(base / stack, new)}"
+            return f"{number}@{base / stack}"  # out of its project: absolute
 
         particles["rlnImageName"] = particles["rlnImageName"].astype(str).map(moved)
     with open(path, "w") as f:

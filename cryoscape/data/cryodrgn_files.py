@@ -63,13 +63,21 @@ def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
     arr = read_cryodrgn_ctf(ctf_path)
     if len(arr) != len(table):
         raise InputError(f"CTF file {ctf_path} has {len(arr)} rows but {path} holds {len(table)} images")
-    if not np.allclose(arr[:, 0], table.box_size):
-        raise InputError(
-            f"CTF file {ctf_path} is for D={int(arr[0, 0])} but the images in {path} are {table.box_size} px"
-        )
     table.ctf = _ctf_from_array(arr)
     if apix is None:
-        table.apix = arr[:, 1].astype(np.float64)
+        # cryoDRGN's rule: the box is D × Apix Å whatever the stack's size, so a CTF file made at the
+        # original box serves a downsampled stack (its pixel size grows by D / box)
+        table.apix = arr[:, 0] * arr[:, 1] / table.box_size
+        if not np.allclose(arr[:, 0], table.box_size):
+            log.info(
+                "%s: CTF file %s was made for a %d-px box at %.4g Å/px; the images are %d px: %.4g Å/px",
+                path,
+                ctf_path,
+                int(arr[0, 0]),
+                float(arr[0, 1]),
+                table.box_size,
+                float(table.apix[0]),
+            )
     return table
 
 

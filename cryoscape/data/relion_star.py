@@ -29,8 +29,42 @@ STAR_CTF_REQUIRED = ("rlnDefocusU", "rlnVoltage", "rlnSphericalAberration", "rln
 _STAR_LEGACY = ("rlnOriginX", "rlnOriginY", "rlnDetectorPixelSize", "rlnMagnification")
 
 
+# columns read as numbers; a value that is not one is an error that names it
+_NUMERIC = (
+    *STAR_ANGLES,
+    *STAR_ORIGINS_A,
+    *STAR_ORIGINS_PX,
+    "rlnDefocusU",
+    "rlnDefocusV",
+    "rlnDefocusAngle",
+    "rlnVoltage",
+    "rlnSphericalAberration",
+    "rlnAmplitudeContrast",
+    "rlnPhaseShift",
+    "rlnCtfBfactor",
+    "rlnImagePixelSize",
+    "rlnDetectorPixelSize",
+    "rlnMagnification",
+    "rlnImageSize",
+)
+
+
+def _numbers(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``df`` with its numeric columns as numbers; InputError naming the first value that is not one."""
+    for column in (c for c in _NUMERIC if c in df.columns):
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = values.isna() & df[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"star file {path}: _{column} of particle {row + 1} is {df[column].iloc[row]!r}, not a number"
+            )
+        df[column] = values
+    return df
+
+
 def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix) -> ParticleTable:
-    df, _ = stario.read_star(path)
+    df = _numbers(stario.read_star(path)[0], path)
     n = len(df)
     stack_names, indices = _split_image_names(df["rlnImageName"], path)
     image_paths, infos = resolve_stacks(stack_names, indices, path, datadir, check_stacks)

@@ -65,3 +65,20 @@ def test_select_keeps_project_paths_inside_the_project_and_absolute_outside(proj
     for output in (inside, outside):
         subset = load_particles(output)
         assert len(subset) == 6 and subset.image_indices.tolist() == list(range(1, 12, 2))
+
+
+def test_a_value_that_is_not_a_number_is_named(project, capsys, tmp_path):
+    star = (project / "Refine3D/job010/run_data.star").read_text()
+    lines = star.splitlines()
+    particles_block = lines.index("data_particles")
+    header = [line for line in lines[particles_block:] if line.startswith("_rln")]
+    column = next(i for i, line in enumerate(header) if line.split()[0] == "_rlnAngleRot")
+    first_row = next(i for i, line in enumerate(lines) if "@Extract" in line)
+    values = lines[first_row].split()
+    values[column] = "abc"
+    lines[first_row] = " ".join(values)
+    bad = project / "Refine3D/job010/bad.star"
+    bad.write_text("\n".join(lines) + "\n")
+    assert main(["backproject", str(bad), "-o", str(tmp_path / "map.mrc")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "_rlnAngleRot of particle 1 is 'abc', not a number" in err[0], err

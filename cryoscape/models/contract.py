@@ -51,6 +51,21 @@ class ImageBatch:
         return self.rotations
 
 
+def check_max_freq(max_freq: float) -> None:
+    """InputError unless the band limit ``max_freq`` is a fraction of Nyquist in (0, 1]."""
+    if not 0 < max_freq <= 1:
+        raise InputError(f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {max_freq}")
+
+
+def band_limit_radius(D: int, max_freq: float) -> int:
+    """The band limit in Fourier pixels of a D-pixel box (even, at least 4): ``max_freq`` × D/2, at
+    least 1 and at most D/2 − 1 (cryoDRGN's mask, 1 = all frequencies). Slices, maps and the loss stop there."""
+    if D < 4 or D % 2:
+        raise InputError(f"box size must be even and at least 4, got {D}")
+    check_max_freq(max_freq)
+    return min(D // 2 - 1, max(1, int(max_freq * D / 2)))
+
+
 def reconstruction_error(
     slices: Float[Tensor, "B D D"], batch: ImageBatch, mask: Bool[Tensor, "D D"]
 ) -> Float[Tensor, ""]:

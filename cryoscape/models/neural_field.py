@@ -19,7 +19,7 @@ from torch import Tensor
 from cryoscape.errors import InputError
 from cryoscape.imaging.fft import ifft3_center
 from cryoscape.imaging.grids import centred_lattice
-from cryoscape.models.contract import VolumeModel
+from cryoscape.models.contract import VolumeModel, band_limit_radius, check_max_freq
 from cryoscape.models.mlp import ResidualMLP
 from cryoscape.models.positional_encoding import KINDS as ENCODINGS
 from cryoscape.models.positional_encoding import PositionalEncoding
@@ -57,12 +57,7 @@ class NeuralField(VolumeModel):
         max_freq: float = 1.0,
     ):
         super().__init__()
-        if D < 4 or D % 2:
-            raise InputError(f"box size must be even and at least 4, got {D}")
-        if not 0 < max_freq <= 1:
-            raise InputError(f"the band limit must be a fraction of Nyquist in (0, 1], got {max_freq}")
-        # band limit in Fourier pixels: the field is zero beyond it (in slices and in maps)
-        self.radius = min(D // 2 - 1, max(1, int(max_freq * D / 2)))
+        self.radius = band_limit_radius(D, max_freq)  # the field is zero beyond it, in slices and maps
         if zdim < 0:
             raise InputError(f"latent dimension must be >= 0, got {zdim}")
         self.D, self.zdim = D, zdim
@@ -152,5 +147,4 @@ def check_field_settings(width: int, depth: int, encoding: str, max_freq: float)
         raise InputError(f"the network needs a width and depth of at least 1, got {width} and {depth}")
     if encoding not in ENCODINGS:
         raise InputError(f"unknown positional encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    if not 0 < max_freq <= 1:
-        raise InputError(f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {max_freq}")
+    check_max_freq(max_freq)

@@ -33,7 +33,7 @@ from cryoscape.imaging.fft import iht3_center
 from cryoscape.imaging.forward import trilinear_kernel_ft
 from cryoscape.imaging.grids import circular_mask, spherical_mask
 from cryoscape.imaging.slicing import extract_central_slices
-from cryoscape.models.contract import VolumeModel
+from cryoscape.models.contract import VolumeModel, band_limit_radius, check_max_freq
 from cryoscape.models.registry import ModelSettings, register
 
 
@@ -47,13 +47,8 @@ class VoxelGrid(VolumeModel):
 
     def __init__(self, D: int, max_freq: float = 1.0, oversample: int = 2):
         super().__init__()
-        if D < 4 or D % 2:
-            raise InputError(f"box size must be even and at least 4, got {D}")
-        if not 0 < max_freq <= 1:
-            raise InputError(f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {max_freq}")
-        if oversample not in (1, 2, 3, 4):
-            raise InputError(f"the grid's oversampling must be 1, 2, 3 or 4, got {oversample}")
-        self.D, self.radius, self.oversample = D, min(D // 2 - 1, max(1, int(max_freq * D / 2))), oversample
+        _check_oversample(oversample)
+        self.D, self.radius, self.oversample = D, band_limit_radius(D, max_freq), oversample
         N = oversample * D
         self.hartley = nn.Parameter(torch.zeros(N, N, N))
         self.register_buffer("disk", circular_mask(D, self.radius), persistent=False)
@@ -86,6 +81,11 @@ class VoxelGrid(VolumeModel):
             return full[lo : lo + D, lo : lo + D, lo : lo + D][None].contiguous()
 
 
+def _check_oversample(oversample: int) -> None:
+    if oversample not in (1, 2, 3, 4):
+        raise InputError(f"the grid's oversampling must be 1, 2, 3 or 4, got {oversample}")
+
+
 @register
 @dataclass(frozen=True)
 class VoxelGridSettings(ModelSettings):
@@ -102,12 +102,8 @@ class VoxelGridSettings(ModelSettings):
     oversample: int = 2
 
     def check(self) -> None:
-        if not 0 < self.max_freq <= 1:
-            raise InputError(
-                f"the band limit (--max-freq) must be a fraction of Nyquist in (0, 1], got {self.max_freq}"
-            )
-        if self.oversample not in (1, 2, 3, 4):
-            raise InputError(f"the grid's oversampling must be 1, 2, 3 or 4, got {self.oversample}")
+        check_max_freq(self.max_freq)
+        _check_oversample(self.oversample)
 
     def build(self, D: int, seed: int) -> VoxelGrid:
         return VoxelGrid(D, self.max_freq, self.oversample)

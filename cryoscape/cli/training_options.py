@@ -173,7 +173,7 @@ def run_training(args: argparse.Namespace, command: str) -> int:
     from cryoscape.inference.device import bfloat16_is_fast, resolve_device
     from cryoscape.inference.distributed import end_process_group, start_process_group
     from cryoscape.inference.engine import train
-    from cryoscape.inference.run_config import TrainingSettings
+    from cryoscape.inference.run_config import RunOrigin, TrainingSettings
 
     families = families_of(command)
     settings = families[args.model] if len(families) > 1 else next(iter(families.values()))
@@ -203,7 +203,11 @@ def run_training(args: argparse.Namespace, command: str) -> int:
             seed=args.seed,
         )
         table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
-        files = (str(Path(args.particles).resolve()), str(Path(args.ind).resolve()) if args.ind else "")
+        origin = RunOrigin(
+            particles=str(Path(args.particles).resolve()),
+            ind=str(Path(args.ind).resolve()) if args.ind else "",
+            command=getattr(args, "command_line", ""),
+        )
         if args.ind is not None:
             from cryoscape.io.selection import read_selection
 
@@ -215,8 +219,7 @@ def run_training(args: argparse.Namespace, command: str) -> int:
             model,
             training,
             run,
-            files=files,
-            command=getattr(args, "command_line", ""),
+            origin=origin,
             resume=bool(args.load),
             device=device,
             group=group,

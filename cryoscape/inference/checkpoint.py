@@ -10,6 +10,7 @@ the rename, so that a power cut leaves either the old checkpoint or the complete
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -50,6 +51,18 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def fitting(run: Path, epoch: int):
+    """Turn a failure to load the checkpoint of ``epoch`` into the model, optimizer and hooks its
+    config.json describes into one InputError."""
+    try:
+        yield
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise InputError(
+            f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
+        ) from None
 
 
 def available_epochs(run: Path) -> list[int]:

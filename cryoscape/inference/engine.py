@@ -35,7 +35,7 @@ from cryoscape.imaging.grids import fourier_disk_mask
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.checkpoint import save_checkpoint
 from cryoscape.inference.distributed import ONE_PROCESS, ProcessGroup, all_reduce_sum, barrier
-from cryoscape.inference.run_config import TrainingSettings
+from cryoscape.inference.run_config import UNKNOWN_ORIGIN, RunOrigin, TrainingSettings
 from cryoscape.inference.run_models import all_particle_outputs, autocast
 from cryoscape.inference.run_outputs import run_log, write_log, write_particle_outputs
 from cryoscape.inference.run_start import RunState, start_run
@@ -57,22 +57,20 @@ def train(
     training: TrainingSettings,
     run: str | Path,
     *,
-    files: tuple[str, str] = ("", ""),
-    command: str = "",
+    origin: RunOrigin = UNKNOWN_ORIGIN,
     resume: bool = False,
     device: torch.device | str = "cpu",
     group: ProcessGroup = ONE_PROCESS,
     progress: bool = True,
 ) -> VolumeModel:
-    """Train the model ``model`` describes; write the run folder (see module docstring). ``files``:
-    the absolute paths of the particle file and index file ("" for none) to record; ``command``: the
-    command line to record (default: this process's). Returns the trained model (unwrapped)."""
+    """Train the model ``model`` describes; write the run folder (see module docstring). ``origin``:
+    the particle and index files and the command line to record. Returns the trained model (unwrapped)."""
     run, device = Path(run), torch.device(device)
     if group.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
     with run_log(run if group.is_main else None):
-        state = start_run(table, source, model, training, (*files, command), run, resume, device, group)
+        state = start_run(table, source, model, training, origin, run, resume, device, group)
         _train(state, source, table, run, device, group, progress)
         return state.model
 
@@ -87,6 +85,17 @@ def _train(
     progress: bool,
 ) -> None:
     config, t = state.config, state.config.training
+    if state.epoch >= t.epochs:
+        if group.is_main:
+            log.info(
+                "%s is complete: it trained %d epochs (-n %d asked); to train it further, give --load latest "
+                "with -n larger than %d",
+                run,
+                state.epoch,
+                t.epochs,
+                state.epoch,
+            )
+        return
     model: torch.nn.Module = state.model
     if group.world_size > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -101,17 +110,6 @@ def _train(
         else None
     )
     d = config.data
-    if state.epoch >= t.epochs:
-        if group.is_main:
-            log.info(
-                "%s is complete: it trained %d epochs (-n %d asked); to train it further, give --load latest "
-                "with -n larger than %d",
-                run,
-                state.epoch,
-                t.epochs,
-                state.epoch,
-            )
-        return
     source_note = (f" of {d.particles}" + (f" (rows in {d.ind})" if d.ind else "")) if d.particles else ""
     log.info(
         "%s training of %d particles%s (D=%d, %.3f Å/px) for %d epochs on %s%s",
@@ -199,8 +197,7 @@ def _train(
 def _finite_everywhere(loss: float, device: torch.device, group: ProcessGroup) -> bool:
     """Whether the loss of this step is finite in every process (one process decides for all, so
     that none waits for the others' gradients)."""
-    bad = 0.0 if math.isfinite(loss) else 1.0
-    return (all_reduce_sum([bad], device, group)[0] if group.world_size > 1 else bad) == 0.0
+    return all_reduce_sum([0.0 if math.isfinite(loss) else 1.0], device, group)[0] == 0.0
 
 
 def _end_epoch(

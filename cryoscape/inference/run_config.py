@@ -15,11 +15,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryoscape import __version__
 from cryoscape.errors import InputError
-from cryoscape.models.registry import ModelSettings, settings_class
+from cryoscape.models.registry import ModelSettings, dataclass_from, settings_class
 
 FORMAT = 2
 
@@ -81,15 +81,31 @@ class DataSummary:
     ind: str = ""
 
 
+class RunOrigin(NamedTuple):
+    """Where a run's data came from: the absolute paths of the particle file and index file ("" for
+    none), and the command line that started it ("": this process's)."""
+
+    particles: str = ""
+    ind: str = ""
+    command: str = ""
+
+
+UNKNOWN_ORIGIN = RunOrigin()
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    kind: str
     model: ModelSettings
     training: TrainingSettings
     data: DataSummary
     version: str = __version__
     command: str = ""
     created: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The registered kind of the run's model family."""
+        return self.model.kind
 
     @property
     def zdim(self) -> int:
@@ -122,10 +138,9 @@ class RunConfig:
             )
         model = settings_class(saved["kind"]).from_values(saved["model"])
         return cls(
-            kind=saved["kind"],
             model=model,
-            training=_pick(TrainingSettings, saved["training"]),
-            data=_pick(DataSummary, saved["data"]),
+            training=dataclass_from(TrainingSettings, saved["training"]),
+            data=dataclass_from(DataSummary, saved["data"]),
             version=saved.get("version", ""),
             command=saved.get("command", ""),
             created=saved.get("created", ""),
@@ -136,18 +151,12 @@ def new_run_config(model: ModelSettings, training: TrainingSettings, data: DataS
     """The config of a run starting now, stamped with the version, the command line (default: this
     process's) and the time."""
     return RunConfig(
-        kind=model.kind,
         model=model,
         training=training,
         data=data,
         command=command or shlex.join(sys.argv),
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
-
-
-def _pick(cls, values: dict[str, Any]):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def _from_flat(flat: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.inference.batches import make_batch
-from cryoscape.inference.checkpoint import load_checkpoint
+from cryoscape.inference.checkpoint import fitting, load_checkpoint
 from cryoscape.inference.device import bfloat16_is_fast
 from cryoscape.inference.run_config import RunConfig, read_run_config
 from cryoscape.models.contract import VolumeModel
@@ -30,13 +30,9 @@ def load_model(run: str | Path, epoch: int | str = "latest") -> tuple[VolumeMode
     run = Path(run)
     config = read_run_config(run)
     epoch, state = load_checkpoint(run, epoch)
-    try:
+    with fitting(run, epoch):
         model = config.model.build(config.data.D, config.training.seed)
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
-        raise InputError(
-            f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
-        ) from None
     return model.eval(), config, epoch
 
 

@@ -15,12 +15,13 @@ from cryoscape.data.images import ImageSource
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
 from cryoscape.inference.batches import hartley_scale
-from cryoscape.inference.checkpoint import available_epochs, load_checkpoint
+from cryoscape.inference.checkpoint import available_epochs, fitting, load_checkpoint
 from cryoscape.inference.distributed import ProcessGroup
 from cryoscape.inference.pose_refinement import PoseRefinement
 from cryoscape.inference.run_config import (
     DataSummary,
     RunConfig,
+    RunOrigin,
     TrainingSettings,
     new_run_config,
     read_run_config,
@@ -71,7 +72,7 @@ def start_run(
     source: ImageSource,
     model_settings: ModelSettings,
     training: TrainingSettings,
-    origin: tuple[str, str, str],
+    origin: RunOrigin,
     run: Path,
     resume: bool,
     device: torch.device,
@@ -87,8 +88,8 @@ def start_run(
         if config.data.n_particles != len(table):
             raise InputError(f"{run} was trained on {config.data.n_particles} particles, the input has {len(table)}")
         for what, before, now in (
-            ("particle file", config.data.particles, origin[0]),
-            ("index file", config.data.ind, origin[1]),
+            ("particle file", config.data.particles, origin.particles),
+            ("index file", config.data.ind, origin.ind),
         ):
             if before != now and (before or now) and group.is_main:
                 log.warning(
@@ -101,15 +102,11 @@ def start_run(
                 )
         epoch, state = load_checkpoint(run, "latest")
         model, optimizer, hooks = _parts(config, len(table), device, group)
-        try:
+        with fitting(run, epoch):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             for hook in hooks:
                 hook.load_state_dict(state)
-        except (RuntimeError, KeyError, ValueError) as err:
-            raise InputError(
-                f"checkpoint of epoch {epoch} in {run} does not fit its config.json: {str(err).splitlines()[0]}"
-            ) from None
         if group.is_main and epoch < config.training.epochs:
             log.info("resuming %s from epoch %d", run, epoch)
         return RunState(config, model, optimizer, hooks, epoch, list(state["log"]))
@@ -119,10 +116,10 @@ def start_run(
         apix=float(np.median(table.apix)),
         scale=scale,
         n_particles=len(table),
-        particles=origin[0],
-        ind=origin[1],
+        particles=origin.particles,
+        ind=origin.ind,
     )
-    config = new_run_config(model_settings, training, data, origin[2])
+    config = new_run_config(model_settings, training, data, origin.command)
     torch.manual_seed(training.seed)
     model, optimizer, hooks = _parts(config, len(table), device, group)
     if group.is_main:

@@ -48,8 +48,14 @@ class ModelSettings:
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> ModelSettings:
         """Settings from a mapping (options or saved JSON); keys that are not fields are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        return dataclass_from(cls, values)
+
+
+def dataclass_from(cls, values: dict[str, Any]):
+    """An instance of the dataclass ``cls`` from the entries of ``values`` that are its fields (the
+    others are ignored: options of other families, keys of other versions)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def register(settings: type[ModelSettings]) -> type[ModelSettings]:

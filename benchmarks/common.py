@@ -45,6 +45,29 @@ def timer(results: dict, key: str):
     results[key] = time.perf_counter() - start
 
 
+def adk_trajectory_args(folder, n: int, box: int = 64, apix: float = 1.4, seed: int = 0) -> list[str]:
+    """Arguments of `cryoscape simulate` for the VAE benchmarks' data: the README's adenylate kinase
+    closed -> open trajectory (98 frames), SNR 0.1, shifts up to 2 px, CTF."""
+    return [
+        "simulate",
+        "adk_dims_closed_to_open",
+        "-o",
+        str(folder),
+        "-n",
+        str(n),
+        "--box",
+        str(box),
+        "--apix",
+        str(apix),
+        "--snr",
+        "0.1",
+        "--max-shift",
+        "2",
+        "--seed",
+        str(seed),
+    ]
+
+
 def git_revision() -> str:
     try:
         return subprocess.run(

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description  # noqa: E402
+from common import adk_trajectory_args, git_revision, machine_description  # noqa: E402
 
 NEW = Path(__file__).resolve().parents[1]
 
@@ -62,25 +62,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cryoscape_engine_"))
     try:
         star = work / "sim/particles.star"
-        box, apix = ("32", "3.0") if args.quick else ("64", "1.4")
-        cryoscape(
-            NEW,
-            "simulate",
-            "adk_dims_closed_to_open",
-            "-o",
-            str(work / "sim"),
-            "-n",
-            str(args.n),
-            "--box",
-            box,
-            "--apix",
-            apix,
-            "--snr",
-            "0.1",
-            "--max-shift",
-            "2",
-            "-q",
-        )
+        box, apix = (32, 3.0) if args.quick else (64, 1.4)
+        cryoscape(NEW, *adk_trajectory_args(work / "sim", args.n, box, apix), "-q")
         train = ["--zdim", "8", "-n", str(args.epochs), "--device", args.device, "--seed", "0", "-q"]
         if args.quick:
             train += ["--enc-dim", "32", "--dec-dim", "32"]

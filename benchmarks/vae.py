@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description, sh  # noqa: E402
+from common import adk_trajectory_args, git_revision, machine_description, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
@@ -47,29 +47,7 @@ DEVICE = "cpu"  # --device: cryoscape's device (cryoDRGN takes the GPU by itself
 def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
     if not (folder / "particles.star").exists():
         apix = APIX * D / box
-        sh(
-            [
-                CRYOSCAPE,
-                "simulate",
-                "adk_dims_closed_to_open",
-                "-o",
-                folder,
-                "-n",
-                n,
-                "--box",
-                box,
-                "--apix",
-                apix,
-                "--snr",
-                "0.1",
-                "--max-shift",
-                "2",
-                "--seed",
-                seed,
-                "--force",
-                "-q",
-            ]
-        )
+        sh([CRYOSCAPE, *adk_trajectory_args(folder, n, box, apix, seed), "--force", "-q"])
     if CRYODRGN.exists() and not (folder / "ctf.pkl").exists():
         sh(
             [

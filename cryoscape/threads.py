@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
-
-import torch
 
 from cryoscape.errors import InputError
 
@@ -50,7 +49,10 @@ def configure_threads(requested: int | None = None) -> str:
     usable, how = usable_cpus()
     local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     threads = requested or max(1, usable // local)
-    torch.set_num_threads(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    else:  # torch takes its thread count from here when a command imports it (commands that never do stay light)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     source = (
         "as asked (--threads)"
         if requested

@@ -17,12 +17,15 @@ Internal conventions (every reader converts to them, every writer converts from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
-from cryoscape.imaging.ctf import CTF
+if TYPE_CHECKING:  # torch is imported where CTFs are computed, so that reading particle files stays light
+    import torch
+
+    from cryoscape.imaging.ctf import CTF
 
 
 @dataclass
@@ -53,6 +56,10 @@ class CTFParams:
 
     def select(self, index, device: torch.device | str = "cpu") -> CTF:
         """The typed CTF (:class:`cryoscape.imaging.ctf.CTF`, RELION sign) of the particles ``index``."""
+        import torch  # noqa: PLC0415
+
+        from cryoscape.imaging.ctf import CTF  # noqa: PLC0415
+
         return CTF.of(**{k: torch.from_numpy(v[index]) for k, v in self.as_dict().items()}, device=device)
 
     @classmethod
@@ -103,6 +110,8 @@ class ParticleTable:
         """(B, D, D) RELION-sign CTF images of the particles ``index`` (B,) at their pixel sizes."""
         if self.ctf is None:
             raise ValueError("the particle table has no CTF parameters")
+        import torch  # noqa: PLC0415
+
         apix = torch.from_numpy(np.asarray(self.apix, dtype=np.float64)[index]).to(device)
         return self.ctf.select(index, device).images(self.box_size, apix)
 

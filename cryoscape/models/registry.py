@@ -9,6 +9,7 @@ itself.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, fields
@@ -64,6 +65,7 @@ def register(settings: type[ModelSettings]) -> type[ModelSettings]:
     return settings
 
 
+@functools.cache
 def _import_families() -> None:
     import cryoscape.models as package
 

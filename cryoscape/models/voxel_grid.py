@@ -42,8 +42,6 @@ class VoxelGrid(VolumeModel):
     ``max_freq`` (fraction of Nyquist; 1 = radius D/2 − 1, as the neural fields)."""
 
     disk: torch.Tensor  # (D, D) bool: slice pixels within the band limit
-    ball: torch.Tensor  # (N, N, N) bool: grid points that slices within the band limit read
-    kernel: torch.Tensor  # (N, N, N) real-space attenuation of trilinear interpolation on the grid
 
     def __init__(self, D: int, max_freq: float = 1.0, oversample: int = 2):
         super().__init__()
@@ -52,10 +50,6 @@ class VoxelGrid(VolumeModel):
         N = oversample * D
         self.hartley = nn.Parameter(torch.zeros(N, N, N))
         self.register_buffer("disk", circular_mask(D, self.radius), persistent=False)
-        # the slice points lie within oversample·radius of the origin; their trilinear neighbours
-        # within √3 voxels more
-        self.register_buffer("ball", spherical_mask(N, min(N // 2, oversample * self.radius + 2)), persistent=False)
-        self.register_buffer("kernel", trilinear_kernel_ft(N), persistent=False)
 
     def _check_z(self, z: torch.Tensor | None) -> None:
         if z is not None:
@@ -76,8 +70,12 @@ class VoxelGrid(VolumeModel):
         self._check_z(z)
         D, N = self.D, self.hartley.shape[-1]
         lo = N // 2 - D // 2
+        device = self.hartley.device
+        # the slice points lie within oversample·radius of the origin, their trilinear neighbours
+        # within √3 voxels more
+        ball = spherical_mask(N, min(N // 2, self.oversample * self.radius + 2), device)
         with torch.no_grad():
-            full = iht3_center(self.hartley.float() * self.ball) * self.kernel
+            full = iht3_center(self.hartley.float() * ball) * trilinear_kernel_ft(N, device=device)
             return full[lo : lo + D, lo : lo + D, lo : lo + D][None].contiguous()
 
 

@@ -35,7 +35,7 @@ from cryoscape.analysis.ground_truth import (
 from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
 from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
-from cryoscape.io.paths import staged_folder
+from cryoscape.io.staging import staged_folder
 
 log = logging.getLogger("cryoscape")
 

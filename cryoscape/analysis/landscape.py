@@ -44,7 +44,7 @@ from cryoscape.analysis.volume_space import (
 from cryoscape.errors import InputError
 from cryoscape.imaging.fsc import fsc
 from cryoscape.io.mrc import read_map, write_map
-from cryoscape.io.paths import staged_folder
+from cryoscape.io.staging import staged_folder
 
 log = logging.getLogger("cryoscape")
 

@@ -19,6 +19,7 @@ from cryoscape.analysis.latent import first_two_columns, latent_pca
 from cryoscape.errors import InputError
 from cryoscape.inference.run_config import RunConfig, read_run_config
 from cryoscape.io.paths import check_output
+from cryoscape.io.staging import staged_file
 
 log = logging.getLogger("cryoscape")
 
@@ -269,16 +270,15 @@ def build_report(
         "document.body.setAttribute('data-rendered', plot && plot.querySelector('.main-svg') ? 'yes' : 'no'); });"
         "</script></body></html>"
     )
-    staging = output.with_name(f".{output.name}.tmp")
-    staging.write_text(page, encoding="utf-8")
-    staging.replace(output)
+    with staged_file(output, force) as staged:
+        staged.write_text(page, encoding="utf-8")
     log.info(
         "read %s%s%s; wrote %s (%.1f MB, %d particles shown)",
         run,
         f", {analysis}" if analysis else "",
         f", {landscape}" if landscape else "",
         output,
-        output.stat().st_size / 1e6,
+        len(page.encode()) / 1e6,
         len(shown),
     )
     return output

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 
+from cryoscape.cli.options import add_ctf_overrides, ctf_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("particles", metavar="PARTICLES", help=".star, .cs, or .mrcs/.txt with --poses/--ctf")
@@ -26,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poses", default=None, help="cryoDRGN poses .pkl (rotations, translations as box fractions)")
     parser.add_argument("--ctf", default=None, help="cryoDRGN CTF .pkl (N×9)")
     parser.add_argument("--datadir", default=None, help="folder for relative image paths in the .star/.cs")
-    parser.add_argument("--apix", type=float, default=None, help="pixel size in Å, overriding the file's")
+    parser.add_argument(
+        "--apix", type=float, default=None, help="pixel size in Å of the stored images, overriding the file's"
+    )
     parser.add_argument("--invert", action="store_true", help="multiply images by -1 (black particles)")
     parser.add_argument("--no-ctf", action="store_true", help="ignore the CTF (CTF-free data)")
     parser.add_argument(
@@ -48,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_ctf_overrides(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.inference.device import resolve_device
     from cryoscape.io.mrc import read_map, write_map
     from cryoscape.io.paths import check_output
+    from cryoscape.io.staging import staged_file
 
     log = logging.getLogger("cryoscape")
     out = Path(args.output)
@@ -80,7 +86,17 @@ def main(args: argparse.Namespace) -> int:
     reference = None
     if args.reference:
         reference, _, _ = read_map(args.reference)
-    table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, apix=args.apix)
+    table = load_particles(
+        args.particles,
+        datadir=args.datadir,
+        poses=args.poses,
+        ctf=args.ctf,
+        apix=args.apix,
+        require_ctf=not args.no_ctf,
+        ctf_overrides=ctf_overrides(args),
+    )
+    if reference is not None and reference.shape[0] != table.box_size:
+        raise InputError(f"the reference is {reference.shape[0]}³ but the particles are {table.box_size}² pixels")
     source = ImageSource.from_table(table, lazy=not args.in_memory, invert=args.invert)
     result = backproject(
         source,
@@ -98,14 +114,11 @@ def main(args: argparse.Namespace) -> int:
     print(f"half-map FSC=0.143: {result.half_map_fsc.resolution_A(0.143):.2f} Å")
     print(f"half-map FSC=0.5: {result.half_map_fsc.resolution_A(0.5):.2f} Å")
     if reference is not None:
-        if reference.shape != result.volume.shape:
-            raise InputError(
-                f"the reference is {reference.shape[0]}³ but the reconstruction is {result.volume.shape[0]}³"
-            )
         vs_ref = fsc(result.volume, reference, apix=result.apix)
         curves["full map vs reference"] = vs_ref
         print(f"FSC vs reference=0.5: {vs_ref.resolution_A(0.5):.2f} Å")
         print(f"FSC vs reference=0.143: {vs_ref.resolution_A(0.143):.2f} Å")
-    plot_fsc(curves, paths["plot"], title=Path(args.particles).name)
+    with staged_file(paths["plot"], args.force) as staged:
+        plot_fsc(curves, staged, title=Path(args.particles).name)
     log.info("wrote %s, %s, %s and %s", *paths.values())
     return 0

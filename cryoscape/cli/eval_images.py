@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from cryoscape.cli.options import parse_epoch
+from cryoscape.cli.options import add_ctf_overrides, ctf_overrides, parse_epoch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-b", "--batch-size", type=int, default=256, help="images per encoder call (default 256)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    add_ctf_overrides(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.inference.device import resolve_device
     from cryoscape.inference.run_models import all_particle_outputs, load_model
     from cryoscape.io.paths import check_output
+    from cryoscape.io.staging import staged_file
 
     log = logging.getLogger("cryoscape")
     model, config, epoch = load_model(args.run, args.epoch)
@@ -52,7 +54,12 @@ def main(args: argparse.Namespace) -> int:
         [check_output(args.out_var, args.force)] if args.out_var else []
     )
     table = load_particles(
-        args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf, require_ctf=config.training.use_ctf
+        args.particles,
+        datadir=args.datadir,
+        poses=args.poses,
+        ctf=args.ctf,
+        require_ctf=config.training.use_ctf,
+        ctf_overrides=ctf_overrides(args),
     )
     if table.box_size != config.data.D:
         raise InputError(f"the particles have a {table.box_size}-pixel box, the run was trained at {config.data.D}")
@@ -62,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     )
     encoded = all_particle_outputs(model.to(device), loader, table, config, device, progress=True)
     for path, values in zip(outputs, (encoded["z"], encoded["z_var"])):
-        np.save(path, values)
+        with staged_file(path, args.force) as staged:
+            np.save(staged, values)
     log.info(
         "encoded %d particles with %s (epoch %d); wrote %s",
         len(table),

@@ -59,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.inference.run_models import generate_volume, load_model
     from cryoscape.io.mrc import write_map
     from cryoscape.io.paths import check_output
+    from cryoscape.io.staging import staged_file
 
     log = logging.getLogger("cryoscape")
     model, config, chosen = load_model(args.run, args.epoch)
@@ -78,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
             values = np.ascontiguousarray(values[::-1])
         write_map(path, values, apix, force=args.force)
     if config.zdim:
-        np.savetxt(outdir / "z_values.txt", np.stack(latents), fmt="%.6g")
+        with staged_file(outdir / "z_values.txt", force=True) as staged:
+            np.savetxt(staged, np.stack(latents), fmt="%.6g")
     log.info(
         "read %s (epoch %d); wrote %d map(s) %s .. %s (%d³, %.3f Å/px)",
         args.run,

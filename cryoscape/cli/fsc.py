@@ -39,6 +39,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.imaging.fsc import fsc
     from cryoscape.io.mrc import read_map
     from cryoscape.io.paths import check_output
+    from cryoscape.io.staging import staged_file
 
     log = logging.getLogger("cryoscape")
     a, voxel_a, _ = read_map(args.map_a)
@@ -58,13 +59,17 @@ def main(args: argparse.Namespace) -> int:
         mask, _, _ = read_map(args.mask)
     curve = fsc(a, b, apix=apix, mask=mask)
     plot_path = check_output(args.plot or Path(args.map_a).with_name(Path(args.map_a).stem + "_fsc.png"), args.force)
-    plot_fsc({f"{Path(args.map_a).name} vs {Path(args.map_b).name}": curve}, plot_path)
+    with staged_file(plot_path, args.force) as staged:
+        plot_fsc({f"{Path(args.map_a).name} vs {Path(args.map_b).name}": curve}, staged)
     log.info("wrote %s", plot_path)
     if args.output:
         out = check_output(args.output, args.force)
         freq = curve.frequency / apix
         res = np.divide(1.0, freq, out=np.full_like(freq, np.inf), where=freq > 0)
-        np.savetxt(out, np.column_stack([freq, res, curve.fsc]), fmt="%.6f", header="frequency_1/A resolution_A fsc")
+        with staged_file(out, args.force) as staged:
+            np.savetxt(
+                staged, np.column_stack([freq, res, curve.fsc]), fmt="%.6f", header="frequency_1/A resolution_A fsc"
+            )
         log.info("wrote %s", out)
     print(f"FSC=0.5: {curve.resolution_A(0.5):.2f} Å")
     print(f"FSC=0.143: {curve.resolution_A(0.143):.2f} Å")

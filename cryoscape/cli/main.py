@@ -1,16 +1,21 @@
 """The ``cryoscape`` command: dispatches to one module per subcommand.
 
 Each command module in ``cryoscape.cli`` has a docstring (its description), ``add_arguments(parser)``
-and ``main(args)``; its one-line summary lives in ``COMMANDS`` below. Modules are imported only when
+and ``main(args)``; its one-line summary lives in ``COMMANDS`` below. A command's outputs are
+published together when it succeeds and removed when it fails or is interrupted
+(:func:`cryoscape.io.staging.output_transaction`), unless its module sets ``STAGED_OUTPUTS = False``
+(training, whose checkpoints must appear as they are written). Modules are imported only when
 their command runs (or for its ``--help``), so that ``cryoscape --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import shlex
+import signal
 import sys
 
 from cryoscape import __version__
@@ -80,7 +85,7 @@ def command_parser(name: str) -> argparse.ArgumentParser:
         help="CPU threads for torch (default: the CPUs this process may use, from its affinity and cgroup "
         "quota as SLURM and containers set them, divided among torchrun's processes on the node)",
     )
-    parser.set_defaults(_run=module.main)
+    parser.set_defaults(_run=module.main, _staged=getattr(module, "STAGED_OUTPUTS", True))
     return parser
 
 
@@ -107,22 +112,30 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["cryoscape", *argv])
     setup_logging(args.verbose, args.quiet)
     from cryoscape.errors import CryoscapeError
+    from cryoscape.io.staging import output_transaction
     from cryoscape.threads import configure_threads
 
+    signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up as Ctrl-C does
     try:
         args.threads_note = configure_threads(args.threads)
         log.debug(args.threads_note)
-        result = args._run(args)
+        with output_transaction() if args._staged else contextlib.nullcontext():
+            result = args._run(args)
     except CryoscapeError as err:
         print(f"cryoscape {name}: error: {err}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        print(f"cryoscape {name}: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        print(f"cryoscape {name}: error: {err.strerror or err}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"cryoscape {name}: interrupted", file=sys.stderr)
+        print(f"cryoscape {name}: interrupted; its unfinished outputs were removed", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.cs import read_cs, write_cs_subset
     from cryoscape.io.paths import check_input, check_output
     from cryoscape.io.selection import read_selection
+    from cryoscape.io.staging import staged_file
     from cryoscape.io.star import read_star, write_star_subset
 
     log = logging.getLogger("cryoscape")
@@ -137,7 +138,8 @@ def main(args: argparse.Namespace) -> int:
         masks.append(selection.by_index(read_selection(args.ind, n), n))
     chosen = selection.combine(masks, n, args.invert, universe=selection.by_index(rows, n))
     (write_star_subset if kind == ".star" else write_cs_subset)(source, chosen, output, force=args.force)
-    np.save(ind_out, chosen)
+    with staged_file(ind_out, args.force) as staged:
+        np.save(staged, chosen)
     log.info(
         "read %d particles from %s; wrote %d (%.1f%%) to %s and their indices to %s",
         n,

@@ -23,6 +23,9 @@ import argparse
 
 from cryoscape.cli.training_options import add_training_arguments, run_training
 
+# A run folder is written as training goes (checkpoints to resume from), not staged.
+STAGED_OUTPUTS = False
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, "train-vae", default_epochs=20)

@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.analysis.trajectory import chimerax_movie_script, evenly_spaced, latent_path
     from cryoscape.errors import InputError
     from cryoscape.inference.device import resolve_device
-    from cryoscape.io.paths import staged_folder
+    from cryoscape.io.staging import staged_folder
 
     log = logging.getLogger("cryoscape")
     run = Path(args.run)

@@ -44,6 +44,7 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output
+from cryoscape.io.staging import staged_file
 
 POSE_FIELD = "alignments3D/pose"
 SHIFT_FIELD = "alignments3D/shift"
@@ -74,7 +75,10 @@ def write_cs(path: str | Path, records: np.ndarray, force: bool = False) -> Path
     if records.dtype.names is None:
         raise ValueError("records must be a numpy structured array")
     path = check_output(path, force)
-    with open(path, "wb") as f:  # a file object: np.save would append '.npy' to a bare name
+    with (
+        staged_file(path, force) as staged,
+        open(staged, "wb") as f,
+    ):  # a file object: np.save would append '.npy' to a bare name
         np.save(f, records, allow_pickle=False)
     return path
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output
+from cryoscape.io.staging import staged_file
 
 CTF_COLUMNS = (
     "D",
@@ -112,7 +113,7 @@ def _check_no_objects(obj, path: Path) -> None:
 
 
 def _dump(path: Path, obj) -> None:
-    with open(path, "wb") as f:
+    with staged_file(path, force=True) as staged, open(staged, "wb") as f:
         pickle.dump(obj, f)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output
+from cryoscape.io.staging import staged_file
 
 log = logging.getLogger("cryoscape")
 
@@ -172,7 +173,7 @@ def write_map(
         raise InputError(f"cannot write {path}: voxel size must be positive, got {voxel_size_A}")
     path = check_output(path, force)
     origin = np.zeros(3) if origin_A is None else np.asarray(origin_A, dtype=np.float64).reshape(3)
-    with mrcfile.new(path, overwrite=True) as mrc:
+    with staged_file(path, force) as staged, mrcfile.new(staged, overwrite=True) as mrc:
         mrc.set_data(np.ascontiguousarray(volume, dtype=np.float32))
         mrc.set_volume()
         mrc.voxel_size = float(voxel_size_A)

@@ -9,6 +9,8 @@ names the file.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 from cryoscape.errors import InputError
 from cryoscape.io.mrc import first_line, stack_info
 from cryoscape.io.paths import check_input, check_output
+from cryoscape.io.staging import staged_file
 
 log = logging.getLogger("cryoscape")
 
@@ -149,7 +152,14 @@ class StackWriter:
             raise InputError(f"cannot write {path}: need at least one image of positive size, got {n_images}×{D}×{D}")
         self.path = check_output(path, force)
         self.n, self.D, self.apix = int(n_images), int(D), float(apix)
-        self._mrc = mrcfile.new_mmap(self.path, shape=(self.n, self.D, self.D), mrc_mode=2, overwrite=True)
+        self._staging = staged_file(self.path, force)
+        temp = self._staging.__enter__()
+        try:
+            self._mrc = mrcfile.new_mmap(temp, shape=(self.n, self.D, self.D), mrc_mode=2, overwrite=True)
+            _allocate(temp)
+        except BaseException:
+            self._discard(*sys.exc_info())
+            raise
         self._mrc.set_image_stack()
         if self.apix > 0:
             self._mrc.voxel_size = self.apix
@@ -186,21 +196,39 @@ class StackWriter:
         mean = self._sum / count
         header.dmean = mean
         header.rms = float(np.sqrt(max(self._sumsq / count - mean * mean, 0.0)))
+        if missing:
+            error = InputError(f"{self.path}: {missing} of {self.n} images were never written")
+            self._discard(InputError, error, None)
+            raise error
         self._mrc.close()
         self._mrc = None
-        if missing:
-            raise InputError(f"{self.path}: {missing} of {self.n} images were never written")
+        self._staging.__exit__(None, None, None)
         log.debug("wrote stack %s (%d × %d² px, %.4f Å)", self.path, self.n, self.D, self.apix)
 
     def __enter__(self) -> StackWriter:
         return self
 
-    def __exit__(self, exc_type, *exc) -> None:
+    def _discard(self, exc_type, exc, tb) -> None:
+        """Release and remove the staged file (an error is on its way; OutputError if it was an OSError)."""
+        if getattr(self, "_mrc", None) is not None:
+            self._mrc.close()
+        self._mrc = None
+        self._staging.__exit__(exc_type, exc, tb)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        elif self._mrc is not None:  # an error is already on its way: just release the file
-            self._mrc.close()
-            self._mrc = None
+        elif self._mrc is not None:
+            self._discard(exc_type, exc, tb)
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the disk blocks of a memory-mapped file now: on a full disk, writing through the map
+    would kill the process with SIGBUS; reserving raises ENOSPC here instead."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
 
 
 def write_stack(path: str | Path, images: np.ndarray, apix: float, force: bool = False) -> Path:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from cryoscape.errors import InputError, OverwriteError
@@ -54,26 +51,3 @@ def check_input(path: str | Path, what: str = "file") -> Path:
     if path.stat().st_size == 0:
         raise InputError(f"{what} {path} is empty")
     return path
-
-
-@contextlib.contextmanager
-def staged_folder(path: str | Path, force: bool = False):
-    """Yield a fresh sibling folder to write into; on success it replaces ``path``, on any error it is
-    removed, so a failed command leaves no partial output. Raises OverwriteError if ``path`` exists
-    (and is not empty) without ``force``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OverwriteError(f"{path} is a file, not a folder")
-    if path.exists() and any(path.iterdir()) and not force:
-        raise OverwriteError(f"{path} exists; use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if path.exists():
-        shutil.rmtree(path)
-    staging.chmod(0o755)
-    staging.rename(path)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output, relative_path_bases
+from cryoscape.io.staging import staged_file
 
 # Labels that RELION 3.1+ keeps in the optics block (per optics group, not per particle).
 OPTICS_COLUMNS = (
@@ -159,7 +160,7 @@ def write_star(path: str | Path, particles: pd.DataFrame, optics: pd.DataFrame, 
     if missing:
         raise ValueError(f"optics groups {sorted(missing)} are used but not defined")
     path = check_output(path, force)
-    with open(path, "w") as f:
+    with staged_file(path, force) as staged, open(staged, "w") as f:
         f.write("\n# version 30001\n\n")
         _write_block(f, "optics", optics)
         f.write("\n# version 30001\n\n")
@@ -245,7 +246,7 @@ def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, f
             return f"{number}@{base / stack}"  # out of its project: absolute
 
         particles["rlnImageName"] = particles["rlnImageName"].astype(str).map(moved)
-    with open(path, "w") as f:
+    with staged_file(path, force) as staged, open(staged, "w") as f:
         for block, content in blocks.items():
             f.write("\n# version 30001\n\n")
             if block == name:

@@ -36,6 +36,7 @@ from cryoscape.imaging.rotations import random_rotations
 from cryoscape.io.mrc import write_map
 from cryoscape.io.mrc_stacks import StackWriter
 from cryoscape.io.paths import check_output
+from cryoscape.io.staging import staged_file
 from cryoscape.progress import Progress
 from cryoscape.simulate.conformations import Component
 
@@ -201,8 +202,20 @@ def simulate_dataset(
         raise InputError("nothing to simulate: give at least one map or atomic model")
     out_dir = Path(out_dir)
     stack_path, star_path = out_dir / "particles.mrcs", out_dir / "particles.star"
-    for p in (stack_path, star_path, out_dir / "labels.npz", out_dir / "simulation.json"):
-        check_output(p, force)
+    gt_names = [
+        f"{c:02d}_{comp.name}.mrc" if len(comp.volumes) == 1 else f"{c:02d}_{comp.name}_{j:03d}.mrc"
+        for c, comp in enumerate(components)
+        for j in range(len(comp.volumes))
+    ]
+    gt_dir = out_dir / "gt"
+    for p in (
+        stack_path,
+        star_path,
+        out_dir / "labels.npz",
+        out_dir / "simulation.json",
+        *(gt_dir / g for g in gt_names),
+    ):
+        check_output(p, force)  # before anything is computed or written
     n, D = config.n_particles, config.D
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -242,24 +255,20 @@ def simulate_dataset(
     )
     save_star(star_path, table, force=force)
     log.info("wrote %s (true poses and CTF)", star_path)
-    gt_dir = out_dir / "gt"
-    gt_paths = []
-    for c, comp in enumerate(components):
-        for j, vol in enumerate(comp.volumes):
-            path = gt_dir / (
-                f"{c:02d}_{comp.name}.mrc" if len(comp.volumes) == 1 else f"{c:02d}_{comp.name}_{j:03d}.mrc"
-            )
-            write_map(path, vol, config.apix, force=force)
-            gt_paths.append(str(path.relative_to(out_dir)))
+    volumes = [vol for comp in components for vol in comp.volumes]
+    for name, vol in zip(gt_names, volumes):
+        write_map(gt_dir / name, vol, config.apix, force=force)
+    gt_paths = [f"gt/{name}" for name in gt_names]
     log.info("wrote %d ground-truth map(s) in %s", len(gt_paths), gt_dir)
-    np.savez(
-        out_dir / "labels.npz",
-        component=labels.component,
-        conformation=labels.conformation,
-        is_junk=labels.is_junk,
-        rotations=rotations,
-        shifts_px=shifts_px,
-    )
+    with staged_file(out_dir / "labels.npz", force) as staged:
+        np.savez(
+            staged,
+            component=labels.component,
+            conformation=labels.conformation,
+            is_junk=labels.is_junk,
+            rotations=rotations,
+            shifts_px=shifts_px,
+        )
     summary = {
         "config": asdict(config),
         "noise_sigma": noise_sigma,
@@ -267,6 +276,7 @@ def simulate_dataset(
         "ground_truth_maps": gt_paths,
         "counts": {str(c): int(np.sum(labels.component == c)) for c in range(-1, len(components))},
     }
-    (out_dir / "simulation.json").write_text(json.dumps(summary, indent=2))
+    with staged_file(out_dir / "simulation.json", force) as staged:
+        staged.write_text(json.dumps(summary, indent=2))
     log.info("wrote %s and %s", out_dir / "labels.npz", out_dir / "simulation.json")
     return table

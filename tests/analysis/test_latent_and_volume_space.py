@@ -17,7 +17,7 @@ from cryoscape.analysis.volume_space import (
     volume_pca,
 )
 from cryoscape.errors import InputError, OverwriteError
-from cryoscape.io.paths import staged_folder
+from cryoscape.io.staging import staged_folder
 from cryoscape.models.neural_field import NeuralField
 
 

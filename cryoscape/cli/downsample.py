@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoscape.cli.options import add_ctf_overrides, load_image_input
+
 log = logging.getLogger("cryoscape")
 
 
@@ -60,12 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder the image paths of a .star/.cs file are relative to (default: the file's own folder)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_ctf_overrides(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
+    from cryoscape.data.images import ImageSource, iterate_chunks
     from cryoscape.data.stack_ops import table_on_new_stack
     from cryoscape.errors import InputError
     from cryoscape.imaging.fft import downsample_images
@@ -73,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.io.paths import check_input, check_not_an_input, check_output
 
     check_input(args.input, "input")
-    table, kind = load_image_table(args.input, args.datadir)
+    table, kind = load_image_input(args, args.input, args.datadir)
     D, d = table.box_size, args.box
     if d % 2 or d < 2 or d > D:
         raise InputError(f"new box size must be even and between 2 and {D} (the input box), got {d}")

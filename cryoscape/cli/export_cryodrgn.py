@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from cryoscape.cli.options import add_ctf_overrides, ctf_overrides
+
 log = logging.getLogger("cryoscape")
 
 
@@ -40,12 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "size × recorded box / BOX); also used if PARTICLES records no pixel size",
     )
     parser.add_argument(
-        "-w",
-        type=float,
-        metavar="W",
-        help="amplitude contrast ratio (fraction, e.g. 0.1) written instead of the recorded one",
-    )
-    parser.add_argument(
         "--datadir",
         metavar="DIR",
         help="folder holding the image stacks named in PARTICLES (only used to check them and "
@@ -54,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poses", metavar="poses.pkl", help="output cryoDRGN pose pickle")
     parser.add_argument("--ctf", metavar="ctf.pkl", help="output cryoDRGN CTF pickle")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_ctf_overrides(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -77,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         require_ctf=args.ctf is not None,
         default_box_size=args.D,
         default_apix=args.apix,
+        ctf_overrides=ctf_overrides(args),
     )
     if args.D is not None and args.D != table.box_size:
         log.info("exporting for a box of %d px (stored images are %d px)", args.D, table.box_size)
@@ -87,6 +85,5 @@ def main(args: argparse.Namespace) -> int:
         poses_path=args.poses,
         ctf_path=args.ctf,
         force=args.force,
-        amplitude_contrast=args.w,
     )
     return 0

@@ -24,6 +24,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from cryoscape.cli.options import add_ctf_overrides, load_image_input
+
 log = logging.getLogger("cryoscape")
 
 
@@ -61,10 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--datadir", type=Path, default=None, help="folder the image paths of a .star/.cs file are relative to"
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_ctf_overrides(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
+    from cryoscape.data.images import ImageSource, iterate_chunks
     from cryoscape.data.stack_ops import normalize_background, table_on_new_stack
     from cryoscape.errors import InputError
     from cryoscape.io.mrc_stacks import StackWriter
@@ -73,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
     check_input(args.input, "input")
     if args.chunk < 1:
         raise InputError(f"--chunk must be positive, got {args.chunk}")
-    table, kind = load_image_table(args.input, args.datadir)
+    table, kind = load_image_input(args, args.input, args.datadir)
     log.info("read %d particles of %d×%d px from %s", len(table), table.box_size, table.box_size, args.input)
     if args.select is not None:
         from cryoscape.io.selection import read_selection

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from cryoscape.cli.options import add_ctf_overrides, ctf_overrides
 from cryoscape.models.registry import families_of
 
 
@@ -143,6 +144,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, command: str, defaul
         help="auto (CUDA when available), cpu, cuda or cuda:N; under torchrun each process takes cuda:LOCAL_RANK",
     )
     parser.add_argument("--force", action="store_true", help="start afresh in an existing RUN folder")
+    add_ctf_overrides(parser)
 
 
 # options of some families only: setting name -> (option, default)
@@ -202,7 +204,14 @@ def run_training(args: argparse.Namespace, command: str) -> int:
             num_workers=args.workers,
             seed=args.seed,
         )
-        table = load_particles(args.particles, datadir=args.datadir, poses=args.poses, ctf=args.ctf)
+        table = load_particles(
+            args.particles,
+            datadir=args.datadir,
+            poses=args.poses,
+            ctf=args.ctf,
+            require_ctf=not args.no_ctf,
+            ctf_overrides=ctf_overrides(args),
+        )
         origin = RunOrigin(
             particles=str(Path(args.particles).resolve()),
             ind=str(Path(args.ind).resolve()) if args.ind else "",

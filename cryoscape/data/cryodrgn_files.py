@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cryoscape.data.particle_rules import pixel_sizes, stack_info
-from cryoscape.data.particles import CTFParams, ParticleTable
+from cryoscape.data.particle_rules import check_rotations, first_bad_row, pixel_sizes, stack_info
+from cryoscape.data.particles import CTFOverrides, CTFParams, ParticleTable, resolve_ctf
 from cryoscape.errors import InputError
 from cryoscape.io.legacy_pickle import read_cryodrgn_ctf, read_cryodrgn_poses, write_cryodrgn_ctf, write_cryodrgn_poses
 from cryoscape.io.paths import check_output
@@ -53,7 +53,10 @@ def load_stacks(
     )
 
 
-def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
+def load_stack(
+    path: Path, apix, ctf_path, default_apix, ctf_overrides: CTFOverrides | None = None, require_ctf: bool = False
+) -> ParticleTable:
+    """The images of a stack (or a .txt list), with the CTF of the cryoDRGN pickle ``ctf_path``."""
     from cryoscape.io.mrc_stacks import read_stack_list  # noqa: PLC0415
 
     stacks = read_stack_list(path) if path.suffix.lower() == ".txt" else [path]
@@ -63,7 +66,7 @@ def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
     arr = read_cryodrgn_ctf(ctf_path)
     if len(arr) != len(table):
         raise InputError(f"CTF file {ctf_path} has {len(arr)} rows but {path} holds {len(table)} images")
-    table.ctf = _ctf_from_array(arr)
+    table.ctf = _ctf_from_array(arr, ctf_path, ctf_overrides, require_ctf)
     if apix is None:
         # cryoDRGN's rule: the box is D × Apix Å whatever the stack's size, so a CTF file made at the
         # original box serves a downsampled stack (its pixel size grows by D / box)
@@ -81,37 +84,48 @@ def load_stack(path: Path, apix, ctf_path, default_apix) -> ParticleTable:
     return table
 
 
-def _ctf_from_array(arr: np.ndarray) -> CTFParams:
+_PICKLE_COLUMNS = ("defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV", "cs_mm", "amplitude_contrast")
+
+
+def _ctf_from_array(arr: np.ndarray, source, overrides: CTFOverrides | None, required: bool) -> CTFParams:
+    """CTFParams of a cryoDRGN (N, 9) CTF array (columns 2..8), with the user's overrides."""
     arr = np.asarray(arr, dtype=np.float64)
-    return CTFParams(
-        defocus_u_A=arr[:, 2],
-        defocus_v_A=arr[:, 3],
-        astig_angle_deg=arr[:, 4],
-        voltage_kV=arr[:, 5],
-        cs_mm=arr[:, 6],
-        amplitude_contrast=arr[:, 7],
-        phase_shift_deg=arr[:, 8],
-        bfactor_A2=np.zeros(len(arr)),
-    )
+    row = first_bad_row(arr[:, :2])
+    if row is not None:
+        raise InputError(f"CTF file {source}: the box or pixel size of particle {row + 1} is not a finite number")
+    columns: dict[str, np.ndarray | None] = {name: arr[:, k + 2] for k, name in enumerate(_PICKLE_COLUMNS)}
+    columns["phase_shift_deg"] = arr[:, 8]
+    labels = {name: f"column {k} ({name})" for k, name in enumerate((*_PICKLE_COLUMNS, "phase_shift_deg"), start=3)}
+    labels["bfactor_A2"] = "B-factor"
+    ctf = resolve_ctf(columns, labels, overrides, f"CTF file {source}", required)
+    assert ctf is not None  # the array always has a defocus column
+    return ctf
 
 
 def apply_pose_pickle(table: ParticleTable, poses) -> None:
+    """Replace the table's poses with those of a cryoDRGN pose pickle (rotations must be proper and
+    finite, translations finite)."""
     rot, trans = read_cryodrgn_poses(poses)
     if len(rot) != len(table):
         raise InputError(f"pose file {poses} has {len(rot)} poses but there are {len(table)} particles")
+    check_rotations(rot, f"pose file {poses}")
+    row = None if trans is None else first_bad_row(trans)
+    if row is not None:
+        raise InputError(f"pose file {poses}: the translation of particle {row + 1} is {trans[row]}, not finite")  # type: ignore[index]
     table.rotations = rot
     table.shifts_A = np.zeros((len(rot), 2)) if trans is None else trans * table.box_size * table.apix[:, None]
 
 
-def apply_ctf_pickle(table: ParticleTable, ctf) -> None:
+def apply_ctf_pickle(table: ParticleTable, ctf, overrides: CTFOverrides | None = None, required: bool = False) -> None:
+    """Replace the table's CTF with that of a cryoDRGN CTF pickle (and the user's overrides)."""
     arr = read_cryodrgn_ctf(ctf)
     if len(arr) != len(table):
         raise InputError(f"CTF file {ctf} has {len(arr)} rows but there are {len(table)} particles")
-    table.ctf = _ctf_from_array(arr)
+    table.ctf = _ctf_from_array(arr, ctf, overrides, required)
 
 
 def cryodrgn_arrays(
-    table: ParticleTable, D: int | None = None, apix: float | None = None, amplitude_contrast: float | None = None
+    table: ParticleTable, D: int | None = None, apix: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """cryoDRGN's ``(rot (N,3,3), trans (N,2) box fractions, ctf (N,9) or None)`` for images of box D.
 
@@ -119,7 +133,8 @@ def cryodrgn_arrays(
     pixel size × stored box / D (Fourier-cropped stacks). Translations are ``shift_Å / apix / D``,
     which is exactly what ``cryodrgn parse_pose_star -D D --Apix apix`` and ``parse_pose_csparc``
     write, and the CTF rows are ``[D, apix, dfU, dfV, dfang°, kV, Cs, w, phase°]`` as
-    ``parse_ctf_star -D D --Apix apix [-w w]`` writes them.
+    ``parse_ctf_star -D D --Apix apix`` writes them (its ``-w`` and ``--kv`` ... are
+    :class:`~cryoscape.data.particles.CTFOverrides` given when the table is read).
     """
     if table.rotations is None:
         raise InputError("the particles have no poses to export")
@@ -135,7 +150,6 @@ def cryodrgn_arrays(
     ctf = None
     if table.ctf is not None:
         c = table.ctf.as_dict()
-        w = c["amplitude_contrast"] if amplitude_contrast is None else np.full(n, float(amplitude_contrast))
         ctf = np.stack(
             [
                 np.full(n, float(D)),
@@ -145,7 +159,7 @@ def cryodrgn_arrays(
                 c["astig_angle_deg"],
                 c["voltage_kV"],
                 c["cs_mm"],
-                w,
+                c["amplitude_contrast"],
                 c["phase_shift_deg"],
             ],
             axis=1,
@@ -160,7 +174,6 @@ def export_cryodrgn(
     poses_path: str | Path | None = None,
     ctf_path: str | Path | None = None,
     force: bool = False,
-    amplitude_contrast: float | None = None,
 ) -> tuple[Path | None, Path | None]:
     """Write cryoDRGN ``poses.pkl`` and/or ``ctf.pkl`` for images of box ``D`` (see :func:`cryodrgn_arrays`)."""
     if poses_path is None and ctf_path is None:
@@ -172,7 +185,7 @@ def export_cryodrgn(
     for p in (poses_path, ctf_path):
         if p is not None:
             check_output(p, force)  # fail before writing anything
-    rot, trans, ctf = cryodrgn_arrays(table, D, apix, amplitude_contrast)
+    rot, trans, ctf = cryodrgn_arrays(table, D, apix)
     out_p = out_c = None
     if poses_path is not None:
         out_p = write_cryodrgn_poses(poses_path, rot, trans, force=force)

@@ -1,5 +1,5 @@
 """cryoSPARC ``.cs`` particle files <-> :class:`ParticleTable` (pose and shift conventions in
-:mod:`cryoscape.io.cs`). ``metadata`` keeps every field, vector fields such as
+:mod:`cryoscape.io.cs`; shifts are pixels of ``alignments3D/psize_A`` Å). ``metadata`` keeps every field, vector fields such as
 ``alignments3D/pose`` as an object column of 1-D arrays.
 """
 
@@ -12,68 +12,122 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryoscape.data.particle_rules import common_stack_box, pixel_sizes, relative_to, rescale_to_stacks, resolve_stacks
-from cryoscape.data.particles import CTFParams, ParticleTable
+from cryoscape.data.particle_rules import (
+    check_one_pixel_size,
+    common_stack_box,
+    file_pixel_sizes,
+    first_bad_row,
+    relative_to,
+    resolve_stacks,
+)
+from cryoscape.data.particles import CTFOverrides, ParticleTable, resolve_ctf
 from cryoscape.errors import InputError
 from cryoscape.io import cs as csio
 
 log = logging.getLogger("cryoscape")
 
 
-def load_cs(path: Path, datadir, apix, check_stacks, default_box, default_apix) -> ParticleTable:
+# CTFParams field -> (cryoSPARC field, factor to cryoscape's unit)
+_CS_CTF = {
+    "defocus_u_A": ("ctf/df1_A", 1.0),
+    "defocus_v_A": ("ctf/df2_A", 1.0),
+    "astig_angle_deg": ("ctf/df_angle_rad", 180.0 / np.pi),
+    "voltage_kV": ("ctf/accel_kv", 1.0),
+    "cs_mm": ("ctf/cs_mm", 1.0),
+    "amplitude_contrast": ("ctf/amp_contrast", 1.0),
+    "phase_shift_deg": ("ctf/phase_shift_rad", 180.0 / np.pi),
+    "bfactor_A2": ("ctf/bfactor", 1.0),
+}
+
+
+def load_cs(
+    path: Path,
+    datadir,
+    apix,
+    check_stacks,
+    default_box,
+    default_apix,
+    *,
+    ctf_overrides: CTFOverrides | None = None,
+    require_ctf: bool = False,
+) -> ParticleTable:
+    """Read a cryoSPARC .cs file. Shifts (px) are converted with ``alignments3D/psize_A``, the pixel
+    size of the images they were found on (cryoSPARC's own tools do so; it differs from
+    ``blob/psize_A`` after "Downsample particles"), falling back to the file's ``blob/psize_A``."""
     rec = csio.read_cs(path)
     fields = rec.dtype.names or ()
     csio.require_fields(rec, csio.BLOB_FIELDS, path, "image")
+    _check_finite(rec, path)
     n = len(rec)
     names = csio.blob_path_strings(rec)
     indices = rec["blob/idx"].astype(np.int64)
     image_paths, infos = resolve_stacks(names, indices, path, datadir, check_stacks)
     stack_box = common_stack_box(infos, path)
 
-    if "blob/shape" in fields:
-        box = int(np.asarray(rec["blob/shape"]).reshape(n, -1)[0, 0])
-    else:
-        box = stack_box if stack_box is not None else default_box
+    box = int(np.asarray(rec["blob/shape"]).reshape(n, -1)[0, 0]) if "blob/shape" in fields else None
+    if box is None and stack_box is None:
+        box = default_box
         if box is None:
             raise InputError(f"cryoSPARC file {path} has no blob/shape and its stacks cannot be read; pass -D")
     file_apix = rec["blob/psize_A"] if "blob/psize_A" in fields else None
-    apix_arr = pixel_sizes(n, apix, file_apix, default_apix, f"cryoSPARC file {path} has no blob/psize_A")
+    px = file_pixel_sizes(
+        n,
+        apix,
+        file_apix,
+        default_apix,
+        f"cryoSPARC file {path} has no blob/psize_A",
+        box,
+        stack_box,
+        path,
+        "blob/shape",
+    )
+    if apix is None:
+        check_one_pixel_size(
+            px.apix,
+            np.array([f"{a:.6g} Å/px" for a in px.apix], dtype=object),
+            path,
+            "blob/psize_A",
+            "select the particles of one pixel size, or downsample them to one",
+        )
 
     rotations = shifts_A = None
     if csio.POSE_FIELD in fields:
         rotations = csio.cs_pose_to_rotations(rec[csio.POSE_FIELD])
         if csio.SHIFT_FIELD in fields:
-            shifts_A = rec[csio.SHIFT_FIELD].astype(np.float64) * apix_arr[:, None]
+            align_apix = rec[csio.SHIFT_APIX_FIELD] if csio.SHIFT_APIX_FIELD in fields else px.file_apix
+            shifts_A = rec[csio.SHIFT_FIELD].astype(np.float64) * np.asarray(align_apix, dtype=np.float64)[:, None]
         else:
             shifts_A = np.zeros((n, 2))
-    box, apix_arr = rescale_to_stacks(box, stack_box, apix_arr, path, "blob/shape")
 
     ctf = None
-    if all(f in fields for f in csio.CTF_FIELDS):
-
-        def get(name, scale=1.0):
-            return rec[name].astype(np.float64) * scale if name in fields else np.zeros(n)
-
-        ctf = CTFParams(
-            defocus_u_A=get("ctf/df1_A"),
-            defocus_v_A=get("ctf/df2_A"),
-            astig_angle_deg=np.rad2deg(get("ctf/df_angle_rad")),
-            voltage_kV=get("ctf/accel_kv"),
-            cs_mm=get("ctf/cs_mm"),
-            amplitude_contrast=get("ctf/amp_contrast"),
-            phase_shift_deg=np.rad2deg(get("ctf/phase_shift_rad")),
-            bfactor_A2=get("ctf/bfactor"),
-        )
+    if "ctf/df1_A" in fields:
+        columns = {k: rec[f].astype(np.float64) * scale if f in fields else None for k, (f, scale) in _CS_CTF.items()}
+        labels = {k: f for k, (f, _) in _CS_CTF.items()}
+        ctf = resolve_ctf(columns, labels, ctf_overrides, f"cryoSPARC file {path}", require_ctf)
+    elif ctf_overrides is not None and ctf_overrides.given():
+        resolve_ctf({}, {"defocus_u_A": "ctf/df1_A"}, ctf_overrides, f"cryoSPARC file {path}", require_ctf)
     return ParticleTable(
         image_paths=image_paths,
         image_indices=indices,
-        box_size=box,
-        apix=apix_arr,
+        box_size=px.box,
+        apix=px.apix,
         rotations=rotations,
         shifts_A=shifts_A,
         ctf=ctf,
         metadata=_records_to_frame(rec),
     )
+
+
+def _check_finite(rec: np.ndarray, path: Path) -> None:
+    """InputError naming the first particle (1-based) with a NaN/Inf pose, shift, pixel size or CTF value."""
+    names = rec.dtype.names or ()
+    used = [csio.POSE_FIELD, csio.SHIFT_FIELD, csio.SHIFT_APIX_FIELD, "blob/psize_A"] + [f for f, _ in _CS_CTF.values()]
+    for name in (f for f in used if f in names):
+        row = first_bad_row(rec[name])
+        if row is not None:
+            raise InputError(
+                f"cryoSPARC file {path}: {name} of particle {row + 1} is {rec[name][row]}, not a finite number"
+            )
 
 
 def _records_to_frame(rec: np.ndarray) -> pd.DataFrame:
@@ -138,7 +192,7 @@ def save_cs(path: str | Path, table: ParticleTable, force: bool = False) -> Path
         cols[csio.POSE_FIELD] = csio.rotations_to_cs_pose(table.rotations).astype(np.float32)
         shifts = table.shifts_A if table.shifts_A is not None else np.zeros((n, 2))
         cols[csio.SHIFT_FIELD] = (np.asarray(shifts) / np.asarray(table.apix)[:, None]).astype(np.float32)
-        cols["alignments3D/psize_A"] = np.asarray(table.apix, dtype=np.float32)
+        cols[csio.SHIFT_APIX_FIELD] = np.asarray(table.apix, dtype=np.float32)
     dtype = []
     for name, values in cols.items():
         values = np.asarray(values)

@@ -11,8 +11,14 @@ Inputs understood by :func:`load_particles`:
 
 - ``.star`` (RELION 3.0 / 3.1 / 4 / 5). ``rlnImageName`` = ``index@stack`` with a 1-based index.
   Pixel size: ``rlnImagePixelSize``, else ``rlnDetectorPixelSize`` (µm) × 10⁴ / ``rlnMagnification``.
-  Shifts: ``rlnOriginX/YAngst`` (Å) or ``rlnOriginX/Y`` (px × apix).
+  Shifts: ``rlnOriginX/YAngst`` (Å) or ``rlnOriginX/Y`` (px × the pixel size of the file's box).
 - ``.cs`` (cryoSPARC): see :mod:`cryoscape.io.cs` for the pose and shift conventions.
+
+A user's ``apix`` is the pixel size of the stored images, taken as is; a file's is scaled when its
+box is larger than the stacks' (downsampled after it was written). Particles of one file must share
+one pixel size (within 0.1%). Missing CTF columns are filled, present ones replaced, by
+:class:`~cryoscape.data.particles.CTFOverrides`. Non-finite values, improper pose matrices and
+premultiplied images are refused (see :mod:`~cryoscape.data.particle_rules`).
 - an image stack ``.mrcs`` / ``.mrc`` or a ``.txt`` list of stacks, with cryoDRGN ``poses`` / ``ctf``
   pickles (read safely, see :mod:`cryoscape.io.legacy_pickle`). Pickles may also be given with a
   ``.star`` / ``.cs``; they then replace the file's poses / CTF.
@@ -41,8 +47,8 @@ from cryoscape.data.cryodrgn_files import (
     load_stacks,
 )
 from cryoscape.data.cryosparc_cs import load_cs, save_cs
-from cryoscape.data.particles import ParticleTable
-from cryoscape.data.relion_star import STAR_CTF_REQUIRED, load_star, save_star
+from cryoscape.data.particles import CTFOverrides, ParticleTable
+from cryoscape.data.relion_star import load_star, save_star
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input
 
@@ -50,7 +56,15 @@ log = logging.getLogger("cryoscape")
 
 STACK_SUFFIXES = (".mrcs", ".mrc", ".txt")
 
-__all__ = ["cryodrgn_arrays", "export_cryodrgn", "load_particles", "load_stacks", "save_cs", "save_star"]
+__all__ = [
+    "CTFOverrides",
+    "cryodrgn_arrays",
+    "export_cryodrgn",
+    "load_particles",
+    "load_stacks",
+    "save_cs",
+    "save_star",
+]
 
 
 def load_particles(
@@ -64,6 +78,7 @@ def load_particles(
     check_stacks: bool = True,
     default_box_size: int | None = None,
     default_apix: float | None = None,
+    ctf_overrides: CTFOverrides | None = None,
 ) -> ParticleTable:
     """Read particles from a ``.star``, ``.cs``, or a stack (``.mrcs``/``.mrc``/``.txt``) plus pickles.
 
@@ -72,33 +87,57 @@ def load_particles(
         datadir: folder in which relative stack paths are looked up first.
         poses: cryoDRGN pose pickle ``(rot (N,3,3), trans (N,2) in fractions of the box)``.
         ctf: cryoDRGN CTF pickle (N, 9).
-        apix: pixel size of the stored images, Å; overrides the files.
-        require_ctf: raise InputError if no CTF parameters are found (else ``table.ctf`` is None).
+        apix: pixel size of the stored images, Å, taken as is (overrides the files).
+        require_ctf: the caller uses the CTF: InputError if no CTF parameters are found (else
+            ``table.ctf`` is None), naming a missing column and its option; CTF problems that are
+            warnings otherwise (premultiplied images, defocus in µm) are errors.
         check_stacks: require every referenced stack to exist and to hold the referenced images
             (reads stack headers only). If False, unresolved paths are kept as their first candidate.
         default_box_size: box (px) of the stored images if neither the file nor a stack tells it.
         default_apix: pixel size (Å) if neither the file nor ``apix`` tells it.
+        ctf_overrides: voltage, Cs, amplitude contrast, phase shift given by the user: each fills the
+            file's missing column or replaces it (logged).
     """
     path = check_input(path, "particle file")
     suffix = path.suffix.lower()
+    # the file's CTF must be complete only if no pickle replaces it
+    file_ctf_required = require_ctf and ctf is None
     if suffix == ".star":
-        table = load_star(path, datadir, apix, check_stacks, default_box_size, default_apix)
+        table = load_star(
+            path,
+            datadir,
+            apix,
+            check_stacks,
+            default_box_size,
+            default_apix,
+            ctf_overrides=ctf_overrides,
+            require_ctf=file_ctf_required,
+        )
     elif suffix == ".cs":
-        table = load_cs(path, datadir, apix, check_stacks, default_box_size, default_apix)
+        table = load_cs(
+            path,
+            datadir,
+            apix,
+            check_stacks,
+            default_box_size,
+            default_apix,
+            ctf_overrides=ctf_overrides,
+            require_ctf=file_ctf_required,
+        )
     elif suffix in STACK_SUFFIXES:
         if poses is None and ctf is None:
             log.info("%s: an image stack without poses or CTF", path)
-        table = load_stack(path, apix, ctf, default_apix)
+        table = load_stack(path, apix, ctf, default_apix, ctf_overrides, require_ctf)
     else:
         raise InputError(f"particle file {path}: unknown type '{suffix}' (expected .star, .cs, .mrcs, .mrc or .txt)")
     if poses is not None:
         apply_pose_pickle(table, poses)
     if ctf is not None and suffix not in STACK_SUFFIXES:
-        apply_ctf_pickle(table, ctf)
+        apply_ctf_pickle(table, ctf, ctf_overrides, require_ctf)
     if require_ctf and table.ctf is None:
         raise InputError(
-            f"particle file {path} has no CTF parameters (needs {', '.join('_' + c for c in STAR_CTF_REQUIRED)} "
-            "in a .star, ctf/* fields in a .cs, or a --ctf pickle)"
+            f"particle file {path} has no CTF parameters (needs a defocus: _rlnDefocusU in a .star, ctf/df1_A "
+            "in a .cs, or a --ctf pickle)"
         )
     log.info(
         "read %d particles from %s (box %d px, %.4g Å/px%s%s)",

@@ -1,6 +1,7 @@
 """Rules every particle-file reader shares, written once: where stacks named in a file are found,
-the pixel-size precedence, and the rescale when the stacks were downsampled after the file was
-written.
+the pixel-size precedence (a user's --apix is the stored images', taken as is), the rescale when the
+stacks were downsampled after the file was written, one pixel size per file, finite values and
+proper rotations.
 
 Relative stack paths are looked up in ``datadir`` (if given: ``datadir/name``, then
 ``datadir/basename``), then from the folders of :func:`cryoscape.io.paths.relative_path_bases`
@@ -12,15 +13,31 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
 from cryoscape.errors import InputError
 from cryoscape.io.paths import relative_path_bases
 
 log = logging.getLogger("cryoscape")
+
+
+@dataclass
+class PixelSizes:
+    """Box and pixel sizes of a particle file's images.
+
+    ``box`` (px) and ``apix`` (N,) Å are those of the stored images (the stacks); ``file_apix`` (N,)
+    Å is the pixel size of the images the file's pixel-unit values (RELION 3.0 origins) refer to:
+    the images of the file's own box, larger than the stacks' pixels when the stacks were
+    downsampled after the file was written."""
+
+    box: int
+    apix: np.ndarray
+    file_apix: np.ndarray
 
 
 def pixel_sizes(
@@ -37,24 +54,83 @@ def pixel_sizes(
     raise InputError(f"{missing}; pass --apix")
 
 
-def rescale_to_stacks(
-    box: int, stack_box: int | None, apix: np.ndarray, source: Path, field: str
-) -> tuple[int, np.ndarray]:
-    """(box, apix) of the stored images: when the stacks are ``stack_box`` pixels but the file says
-    ``box`` (``field``), the stacks were downsampled after it was written: Å values are kept and the
-    pixel size scaled by box/stack_box."""
-    if stack_box is None or stack_box == box:
-        return box, apix
-    log.warning(
-        "%s: %s is %d but the stacks are %d px; pixel size scaled by %d/%d",
-        source,
-        field,
-        box,
-        stack_box,
-        box,
-        stack_box,
+def file_pixel_sizes(
+    n: int,
+    override: float | None,
+    from_file: ArrayLike | None,
+    default: float | None,
+    missing: str,
+    box: int | None,
+    stack_box: int | None,
+    source: Path,
+    box_field: str,
+) -> PixelSizes:
+    """Box and pixel sizes (see :class:`PixelSizes`) of n particles.
+
+    ``override`` (--apix) is the pixel size of the stored images, taken as is. Otherwise the file's
+    pixel size ``from_file`` (of its ``box``, the field ``box_field``) is scaled by box / stack_box when
+    the stacks (``stack_box`` px) were downsampled after the file was written; else ``default``. An
+    InputError with ``missing`` (what the file lacks) when none is known.
+    """
+    stored_box = stack_box if stack_box is not None else box
+    ratio = 1.0 if box is None or stack_box is None else box / stack_box
+    if ratio != 1.0:
+        log.warning(
+            "%s: %s is %d but the stacks are %d px (downsampled): %s",
+            source,
+            box_field,
+            box,
+            stack_box,
+            "the pixel size given is taken as that of the stacks"
+            if override is not None
+            else f"pixel size scaled by {box}/{stack_box}",
+        )
+    assert stored_box is not None, "the caller knows a box (the file's, the stacks' or a default)"
+    apix = pixel_sizes(n, override, from_file, default, missing)
+    if override is None and from_file is not None:  # the file's: of its own box
+        return PixelSizes(int(stored_box), apix * ratio, apix)
+    return PixelSizes(int(stored_box), apix, apix / ratio)  # given: of the stored images
+
+
+def check_one_pixel_size(apix: np.ndarray, groups: np.ndarray, source: Path, what: str, fix: str) -> None:
+    """InputError when the particles' pixel sizes (N,) Å differ by 0.1% or more: cryoscape models one
+    pixel size. ``groups`` (N,) names each particle's group (e.g. 'optics group 1 (opticsGroup1)'),
+    ``what`` the field and ``fix`` how to make them one."""
+    apix = np.asarray(apix, dtype=np.float64)
+    if len(apix) == 0 or np.max(apix) - np.min(apix) < 1e-3 * np.min(apix):
+        return
+    names, first = np.unique(np.asarray(groups).astype(str), return_index=True)
+    order = np.argsort(first)
+    shown = ", ".join(f"{names[k]}: {apix[first[k]]:.4g} Å/px" for k in order[:6])
+    raise InputError(
+        f"{source}: particles have different pixel sizes ({what}: {shown}{', ...' if len(order) > 6 else ''}); "
+        f"cryoscape models one pixel size and will not guess: {fix}"
     )
-    return stack_box, apix * box / stack_box
+
+
+def first_bad_row(values: np.ndarray) -> int | None:
+    """0-based index of the first row (along axis 0) holding NaN or Inf, or None."""
+    bad = ~np.isfinite(np.asarray(values, dtype=np.float64).reshape(len(values), -1)).all(axis=1)
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def check_rotations(rotations: np.ndarray, source: str, tolerance: float = 1e-3) -> None:
+    """InputError unless every (3, 3) matrix of ``rotations`` (N, 3, 3) is a finite proper rotation
+    (max |R Rᵀ − I| <= ``tolerance``, det R > 0); the message names the worst deviation and its row."""
+    rot = np.asarray(rotations, dtype=np.float64)
+    row = first_bad_row(rot)
+    if row is not None:
+        raise InputError(f"{source}: the rotation of particle {row + 1} holds NaN or Inf")
+    err = np.abs(rot @ np.swapaxes(rot, -1, -2) - np.eye(3)).max(axis=(1, 2))
+    worst = int(np.argmax(err)) if len(err) else 0
+    if len(err) and err[worst] > tolerance:
+        raise InputError(
+            f"{source}: rotations are not orthogonal: |R Rᵀ − I| reaches {err[worst]:.3g} (particle {worst + 1}); "
+            "poses from such a file would give a falsely good resolution"
+        )
+    det = np.linalg.det(rot)
+    if len(det) and det.min() < 0:
+        raise InputError(f"{source}: the matrix of particle {int(np.argmin(det)) + 1} is a reflection (det −1)")
 
 
 def relative_to(p, folder: Path) -> str:
@@ -124,3 +200,53 @@ def common_stack_box(infos: dict, source: Path) -> int | None:
     if len(boxes) > 1:
         raise InputError(f"{source}: its stacks have different image sizes {sorted(boxes)}")
     return boxes.pop() if boxes else None
+
+
+# optics-group labels of RELION 3.1+ that change image formation but that cryoscape does not model,
+# with the value each takes when it has no effect
+_NOT_MODELLED = {
+    "rlnBeamTiltX": ("beam tilt", 0.0),
+    "rlnBeamTiltY": ("beam tilt", 0.0),
+    "rlnMagMat00": ("anisotropic magnification", 1.0),
+    "rlnMagMat01": ("anisotropic magnification", 0.0),
+    "rlnMagMat10": ("anisotropic magnification", 0.0),
+    "rlnMagMat11": ("anisotropic magnification", 1.0),
+    "rlnOddZernike": ("odd Zernike aberrations", None),
+    "rlnEvenZernike": ("even Zernike aberrations", None),
+}
+
+
+def check_optics(
+    df: pd.DataFrame, optics: pd.DataFrame | None, groups: np.ndarray, path: Path, require_ctf: bool
+) -> None:
+    """RELION optics of a star file's particles ``df`` (optics merged in; ``optics`` the 3.1+ block,
+    ``groups`` (N,) each particle's group for messages). Premultiplied images: InputError where the CTF
+    is used (it would be applied twice), else a warning. Beam tilt, anisotropic magnification and
+    Zernike terms: a warning that they are present and not modelled."""
+    flag = "rlnCtfDataAreCtfPremultiplied"
+    if flag in df.columns and (pd.to_numeric(df[flag], errors="coerce") == 1).any():  # 3.0 or 3.1+
+        on = (pd.to_numeric(df[flag], errors="coerce") == 1).to_numpy()
+        named = sorted(set(np.asarray(groups)[on])) if "rlnOpticsGroup" in df.columns else []
+        where = f" in optics {', '.join(named[:4])}" if named else ""
+        msg = (
+            f"star file {path}: _{flag} is 1{where}: the images are already multiplied by "
+            "their CTF, which cryoscape would apply a second time; extract the particles without CTF "
+            "premultiplication"
+        )
+        if require_ctf:
+            raise InputError(msg)
+        log.warning("%s (the CTF is not used here)", msg)
+    table = optics if optics is not None else df
+    found: dict[str, list[str]] = {}
+    for label, (what, neutral) in _NOT_MODELLED.items():
+        if label not in table.columns:
+            continue
+        values = table[label]
+        if neutral is None:
+            active = values.astype(str).str.strip().replace({"[]": "", "nan": ""}) != ""
+        else:
+            active = (pd.to_numeric(values, errors="coerce").fillna(neutral) - neutral).abs() > 1e-9
+        if active.any():
+            found.setdefault(what, []).append("_" + label)
+    for what, labels in found.items():
+        log.warning("star file %s: %s (%s) present and not modelled by cryoscape", path, what, ", ".join(labels))

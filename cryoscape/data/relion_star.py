@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryoscape.data.particle_rules import common_stack_box, pixel_sizes, relative_to, rescale_to_stacks, resolve_stacks
-from cryoscape.data.particles import CTFParams, ParticleTable
+from cryoscape.data.particle_rules import (
+    check_one_pixel_size,
+    check_optics,
+    common_stack_box,
+    file_pixel_sizes,
+    relative_to,
+    resolve_stacks,
+)
+from cryoscape.data.particles import CTFOverrides, CTFParams, ParticleTable, resolve_ctf
 from cryoscape.errors import InputError
 from cryoscape.io import star as stario
 
@@ -50,21 +57,36 @@ _NUMERIC = (
 
 
 def _numbers(df: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """``df`` with its numeric columns as numbers; InputError naming the first value that is not one."""
+    """``df`` with its numeric columns as numbers; InputError naming the first value that is not a
+    finite number."""
     for column in (c for c in _NUMERIC if c in df.columns):
         values = pd.to_numeric(df[column], errors="coerce")
-        bad = values.isna() & df[column].notna()
+        bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"star file {path}: _{column} of particle {row + 1} is {df[column].iloc[row]!r}, not a number"
-            )
+            row = int(np.flatnonzero(bad)[0])
+            value = df[column].iloc[row]
+            what = "a number" if pd.isna(values.iloc[row]) and isinstance(value, str) else "a finite number"
+            raise InputError(f"star file {path}: _{column} of particle {row + 1} is {value!r}, not {what}")
         df[column] = values
     return df
 
 
-def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix) -> ParticleTable:
-    df = _numbers(stario.read_star(path)[0], path)
+def load_star(
+    path: Path,
+    datadir,
+    apix,
+    check_stacks,
+    default_box,
+    default_apix,
+    *,
+    ctf_overrides: CTFOverrides | None = None,
+    require_ctf: bool = False,
+) -> ParticleTable:
+    """Read a RELION star file (see the module docstring); ``require_ctf``: the command uses the CTF,
+    so that a CTF the file cannot give (a missing column without its override, premultiplied images,
+    defocus in µm) is an InputError rather than a warning."""
+    df, optics = stario.read_star(path)
+    df = _numbers(df, path)
     n = len(df)
     stack_names, indices = _split_image_names(df["rlnImageName"], path)
     image_paths, infos = resolve_stacks(stack_names, indices, path, datadir, check_stacks)
@@ -76,26 +98,36 @@ def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix
             raise InputError(f"star file {path}: particles have different _rlnImageSize values {np.unique(sizes)[:4]}")
         box = int(sizes[0])
     stack_box = common_stack_box(infos, path)
-
-    apix_arr = pixel_sizes(
+    if box is None and stack_box is None:
+        box = default_box
+        if box is None:
+            raise InputError(f"star file {path} gives no _rlnImageSize and its stacks cannot be read; pass -D")
+    px = file_pixel_sizes(
         n,
         apix,
         _star_apix(df),
         default_apix,
         f"star file {path} gives no pixel size (_rlnImagePixelSize or _rlnDetectorPixelSize and _rlnMagnification)",
+        box,
+        stack_box,
+        path,
+        "_rlnImageSize",
     )
-
-    if box is None:
-        box = stack_box if stack_box is not None else default_box
-        if box is None:
-            raise InputError(f"star file {path} gives no _rlnImageSize and its stacks cannot be read; pass -D")
+    if apix is None:
+        check_one_pixel_size(
+            px.apix,
+            _group_names(df, px.apix),
+            path,
+            "optics groups" if "rlnOpticsGroup" in df.columns else "per particle",
+            "select the particles of one optics group (relion_star_handler --select rlnOpticsGroup), or "
+            "re-extract or rescale them to one pixel size",
+        )
     shifts_A = None
     if all(c in df.columns for c in STAR_ORIGINS_A):
         shifts_A = df[list(STAR_ORIGINS_A)].to_numpy(dtype=np.float64)
     elif all(c in df.columns for c in STAR_ORIGINS_PX):
-        shifts_A = df[list(STAR_ORIGINS_PX)].to_numpy(dtype=np.float64) * apix_arr[:, None]
-
-    box, apix_arr = rescale_to_stacks(box, stack_box, apix_arr, path, "_rlnImageSize")
+        # RELION 3.0 origins are pixels of the images the file describes (its _rlnImageSize box)
+        shifts_A = df[list(STAR_ORIGINS_PX)].to_numpy(dtype=np.float64) * px.file_apix[:, None]
 
     rotations = None
     if all(c in df.columns for c in STAR_ANGLES):
@@ -104,16 +136,26 @@ def load_star(path: Path, datadir, apix, check_stacks, default_box, default_apix
         rotations = np.asarray(euler_relion_to_matrix(df[list(STAR_ANGLES)].to_numpy(dtype=np.float64).copy()))
         if shifts_A is None:
             shifts_A = np.zeros((n, 2))
+    check_optics(df, optics, _group_names(df, px.apix), path, require_ctf)
     return ParticleTable(
         image_paths=image_paths,
         image_indices=indices,
-        box_size=int(box),
-        apix=apix_arr,
+        box_size=px.box,
+        apix=px.apix,
         rotations=rotations,
         shifts_A=shifts_A,
-        ctf=_star_ctf(df),
+        ctf=_star_ctf(df, f"star file {path}", ctf_overrides, require_ctf),
         metadata=df,
     )
+
+
+def _group_names(df: pd.DataFrame, apix: np.ndarray) -> np.ndarray:
+    """Each particle's optics group for messages: 'group 1 (opticsGroup1)', or its pixel size (3.0)."""
+    if "rlnOpticsGroup" not in df.columns:
+        return np.array([f"{a:.6g} Å/px" for a in apix], dtype=object)
+    names = df["rlnOpticsGroupName"].astype(str) if "rlnOpticsGroupName" in df.columns else None
+    groups = df["rlnOpticsGroup"].astype(str)
+    return (("group " + groups) + ("" if names is None else " (" + names + ")")).to_numpy(dtype=object)
 
 
 def _star_apix(df: pd.DataFrame) -> np.ndarray | None:
@@ -128,25 +170,22 @@ def _star_apix(df: pd.DataFrame) -> np.ndarray | None:
     return None
 
 
-def _star_ctf(df: pd.DataFrame) -> CTFParams | None:
-    if not all(c in df.columns for c in STAR_CTF_REQUIRED):
-        return None
-    n = len(df)
+# CTFParams field -> RELION column
+_STAR_CTF = {
+    "defocus_u_A": "rlnDefocusU",
+    "defocus_v_A": "rlnDefocusV",
+    "astig_angle_deg": "rlnDefocusAngle",
+    "voltage_kV": "rlnVoltage",
+    "cs_mm": "rlnSphericalAberration",
+    "amplitude_contrast": "rlnAmplitudeContrast",
+    "phase_shift_deg": "rlnPhaseShift",
+    "bfactor_A2": "rlnCtfBfactor",
+}
 
-    def col(name, default):
-        return df[name].to_numpy(dtype=np.float64) if name in df.columns else np.full(n, float(default))
 
-    dfu = col("rlnDefocusU", 0.0)
-    return CTFParams(
-        defocus_u_A=dfu,
-        defocus_v_A=df["rlnDefocusV"].to_numpy(dtype=np.float64) if "rlnDefocusV" in df.columns else dfu.copy(),
-        astig_angle_deg=col("rlnDefocusAngle", 0.0),
-        voltage_kV=col("rlnVoltage", 0.0),
-        cs_mm=col("rlnSphericalAberration", 0.0),
-        amplitude_contrast=col("rlnAmplitudeContrast", 0.0),
-        phase_shift_deg=col("rlnPhaseShift", 0.0),
-        bfactor_A2=col("rlnCtfBfactor", 0.0),
-    )
+def _star_ctf(df: pd.DataFrame, source: str, overrides: CTFOverrides | None, required: bool) -> CTFParams | None:
+    columns = {k: df[c].to_numpy(dtype=np.float64) if c in df.columns else None for k, c in _STAR_CTF.items()}
+    return resolve_ctf(columns, {k: "_" + c for k, c in _STAR_CTF.items()}, overrides, source, required)
 
 
 def _split_image_names(names: pd.Series, path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -126,10 +126,12 @@ def accumulate(
     D = table.box_size
     acc = (FourierAccumulator(D, device), FourierAccumulator(D, device))
     bar = Progress(len(table), "backproject", "images", progress)
+    any_signal = False
     for start in range(0, len(table), batch_size):
         index = np.arange(start, min(start + batch_size, len(table)))
         bar.update(len(index))
         images = torch.from_numpy(source.get(index)).to(device)
+        any_signal = any_signal or bool(images.abs().amax() > 0)
         if invert:
             images = -images
         ctf = table.ctf_images(index, device) if use_ctf else None
@@ -141,6 +143,8 @@ def accumulate(
             sel = torch.from_numpy(halves[index] == h).to(device)
             acc[h].add(slices[sel], weights[sel], rot[sel])
     bar.close()
+    if not any_signal:  # the maps would be zero, their FSC 0/0
+        raise InputError(f"{table.describe_images(np.arange(len(table)))} are all zero: nothing to reconstruct")
     return acc
 
 

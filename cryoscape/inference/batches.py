@@ -37,10 +37,13 @@ def image_window(D: int, inner: float, device: torch.device | str = "cpu") -> to
 def hartley_scale(
     source: ImageSource, table: ParticleTable, n: int = 1000, invert: bool = False, seed: int = 0, window: float = 0.0
 ) -> float:
-    """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles."""
+    """Standard deviation of the centred Hartley coefficients of up to ``n`` random particles
+    (InputError if their images are all zero)."""
     rng = np.random.default_rng(seed)
     index = np.sort(rng.choice(len(table), size=min(n, len(table)), replace=False))
     images = torch.from_numpy(source.get(index)) * (-1.0 if invert else 1.0)
+    if not bool(images.abs().amax() > 0):  # the scale would be 0: NaN batches, NaN latents
+        raise InputError(f"{table.describe_images(index)} are all zero: nothing to learn from")
     shifts = None if table.shifts_A is None else torch.from_numpy(table.shifts_px_of(index)).float()
     return float(centred_hartley(images, shifts, image_window(table.box_size, window)).std())
 

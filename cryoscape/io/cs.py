@@ -10,7 +10,10 @@ A ``.cs`` file is a numpy structured array written with ``np.save`` (read here w
 ``blob/shape``              (2,) image size in pixels
 ``blob/psize_A``            pixel size of the stored images, Å
 ``alignments3D/pose``       (3,) axis-angle vector (axis × angle), radians
-``alignments3D/shift``      (2,) shift in pixels of the stored images
+``alignments3D/shift``      (2,) shift in pixels of ``alignments3D/psize_A``
+``alignments3D/psize_A``    pixel size of the images the poses were found on, Å; after cryoSPARC's
+                            "Downsample particles" it is smaller than ``blob/psize_A`` (absent: the
+                            shifts are pixels of ``blob/psize_A``)
 ``ctf/df1_A``, ``df2_A``    defocus U, V in Å
 ``ctf/df_angle_rad``        astigmatism angle, radians
 ``ctf/accel_kv``            voltage, kV
@@ -31,9 +34,10 @@ Conventions (verified against cryoDRGN 4.3.1 ``parse_pose_csparc`` on the fixtur
   the negated cross-product matrix, i.e. builds the same transposed matrix, and hands it to its
   RELION Euler decomposition (``rot2euler``), so pyem's ``_rlnAngle*`` describe the same A.
 - **Shift.** ``alignments3D/shift`` has the *same sign* as RELION's origin offset: RELION
-  ``_rlnOriginX/Y`` (px) = cryoSPARC shift (px), so ``shifts_A = shift × psize_A``. cryoDRGN writes
-  ``shift / D`` into its pose pickle just as it writes ``origin_px / D`` for RELION, and pyem copies the
-  shift into ``_rlnOriginX/Y`` unchanged.
+  ``_rlnOriginX/Y`` (px) = cryoSPARC shift (px), so ``shifts_A = shift × alignments3D/psize_A``
+  (as cryoSPARC's own tools convert them). cryoDRGN writes ``shift / D`` into its pose pickle just
+  as it writes ``origin_px / D`` for RELION, and pyem copies the shift into ``_rlnOriginX/Y``
+  unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from cryoscape.io.staging import staged_file
 
 POSE_FIELD = "alignments3D/pose"
 SHIFT_FIELD = "alignments3D/shift"
+SHIFT_APIX_FIELD = "alignments3D/psize_A"
 CTF_FIELDS = ("ctf/df1_A", "ctf/df2_A", "ctf/df_angle_rad", "ctf/accel_kv", "ctf/cs_mm", "ctf/amp_contrast")
 BLOB_FIELDS = ("blob/path", "blob/idx")
 

@@ -21,3 +21,11 @@ def work(tmp_path) -> Path:
     dst = tmp_path / "data"
     shutil.copytree(DATA, dst, ignore=shutil.ignore_patterns("*.py", "README.md", "__pycache__"))
     return dst
+
+
+@pytest.fixture(scope="session")
+def real_project(tmp_path_factory):
+    """The real-shaped RELION / cryoSPARC / cryoDRGN project of real_project.py (made once, ~8 s)."""
+    from real_project import make_real_project
+
+    return make_real_project(tmp_path_factory.mktemp("real_project"))

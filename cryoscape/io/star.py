@@ -1,7 +1,7 @@
 """RELION ``.star`` particle files: read 3.0 / 3.1 / 4 / 5, write 3.1 (optics + particles).
 
-Column names are kept as the ``starfile`` package gives them: RELION labels without the leading
-underscore (``rlnImageName``, ``rlnOriginXAngst``, ...). Values are not converted here; units are
+Files are parsed by :mod:`cryoscape.io.star_parse` (errors name the line). Column names are RELION
+labels without the leading underscore (``rlnImageName``, ``rlnOriginXAngst``, ...). Values are not converted here; units are
 RELION's (angles in degrees, defocus in Å, ``rlnOriginX/Y`` in pixels (3.0), ``rlnOriginX/YAngst`` in
 Å (3.1+), voltage kV, Cs mm, pixel sizes in Å, ``rlnDetectorPixelSize`` in µm).
 
@@ -14,7 +14,8 @@ Versions:
 
 :func:`read_star` returns the particles with every optics column copied onto each particle
 (a particle's own value wins if both blocks have a column). :func:`write_star` writes RELION 3.1
-(``# version 30001``), which RELION 3.1, 4 and 5 read.
+(``# version 30001``), which RELION 3.1, 4 and 5 read; :func:`write_star_subset` writes a subset in
+the version of its source.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 from cryoscape.errors import InputError
 from cryoscape.io.paths import check_input, check_output, relative_path_bases
 from cryoscape.io.staging import staged_file
+from cryoscape.io.star_parse import StarBlock, parse_star
 
 # Labels that RELION 3.1+ keeps in the optics block (per optics group, not per particle).
 OPTICS_COLUMNS = (
@@ -72,47 +74,61 @@ def read_star(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
     Returns ``(particles, optics)``: ``particles`` has one row per particle with the optics-group
     columns resolved per particle; ``optics`` is the optics block as read (None for RELION 3.0).
-    Raises InputError for an empty or unparseable file, a missing particle block, a missing
-    ``rlnImageName`` column, or optics groups that are referenced but not defined.
+    Raises InputError, naming the line where there is one, for an empty or unparseable file (see
+    :mod:`cryoscape.io.star_parse`), a missing particle block, a missing ``rlnImageName`` column, an
+    image name that is not ``index@stack`` with a whole index >= 1, or optics groups that are
+    referenced but not defined.
     """
     path = check_input(path, "star file")
     blocks = _parse(path)
-    tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
-    optics = tables.pop("optics", None)
-    if "particles" in tables:
-        particles = tables["particles"]
-    elif tables:
-        # RELION 3.0 (data_ or data_images) or another single table: take the largest.
-        particles = max(tables.values(), key=len)
-    else:
-        found = ", ".join(f"data_{n}" for n in blocks) or "none"
-        raise InputError(f"star file {path} has no particle table (a loop_ block); data blocks found: {found}")
-    particles = particles.reset_index(drop=True).copy()
+    block, table = _particle_block(path, blocks)
+    particles = table.reset_index(drop=True).copy()
     if len(particles) == 0:
         raise InputError(f"star file {path} holds no particles")
     if "rlnImageName" not in particles.columns:
         raise InputError(f"star file {path} has no _rlnImageName column in its particle table")
     particles["rlnImageName"] = particles["rlnImageName"].astype(str)
+    _check_image_names(path, particles["rlnImageName"], block.rows)
+    optics = next((b.table for b in blocks if b.name == "optics" and b.table is not None), None)
     if optics is not None:
         optics = optics.reset_index(drop=True).copy()
-        particles = _merge_optics(particles, optics, path)
+        particles = _merge_optics(particles, optics, path, block.rows)
     return particles, optics
 
 
-def _parse(path: Path) -> dict:
-    import starfile  # noqa: PLC0415 - keeps `--help` fast
-
-    try:
-        blocks = starfile.read(path, always_dict=True, parse_as_string=_STRING_COLUMNS)
-    except Exception as err:  # noqa: BLE001 - the parser raises many types on bad input
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(f"star file {path} could not be parsed ({msg})") from None
+def _parse(path: Path) -> list[StarBlock]:
+    blocks = parse_star(path, _STRING_COLUMNS)
     if not blocks:
         raise InputError(f"star file {path} has no data_ blocks (is it a STAR file?)")
     return blocks
 
 
-def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _particle_block(path: Path, blocks: list[StarBlock]) -> tuple[StarBlock, pd.DataFrame]:
+    """``data_particles``, else (RELION 3.0: ``data_`` or ``data_images``) the largest other table;
+    returned with its table."""
+    tables = [(b, b.table) for b in blocks if b.table is not None and b.name != "optics"]
+    named = [bt for bt in tables if bt[0].name == "particles"]
+    if named:
+        return named[0]
+    if not tables:
+        found = ", ".join(f"data_{b.name}" for b in blocks)
+        raise InputError(f"star file {path} has no particle table (a loop_ block); data blocks found: {found}")
+    return max(tables, key=lambda bt: len(bt[1]))
+
+
+def _check_image_names(path: Path, names: pd.Series, lines: np.ndarray) -> None:
+    """Every ``index@stack`` must have a whole index >= 1 (digits only) and a stack."""
+    has_at = names.str.contains("@", regex=False)
+    bad = has_at & ~names.str.match(r"^\s*0*[1-9][0-9]*@.")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"star file {path} line {lines[row]} (particle {row + 1}): image name '{names.iloc[row]}' "
+            "needs a whole 1-based index and a stack, like 000001@stack.mrcs"
+        )
+
+
+def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path, lines: np.ndarray) -> pd.DataFrame:
     """Copy each optics-group column onto the particles of that group (order kept)."""
     if len(optics) == 0:
         raise InputError(f"star file {path} has an empty data_optics block")
@@ -128,10 +144,13 @@ def _merge_optics(particles: pd.DataFrame, optics: pd.DataFrame, path: Path) -> 
         particles["rlnOpticsGroup"] = optics["rlnOpticsGroup"].iloc[0]
     groups = particles["rlnOpticsGroup"]
     table = optics.set_index("rlnOpticsGroup")
-    undefined = sorted(set(groups.unique()) - set(table.index))
+    undefined = sorted(set(groups.unique()) - set(table.index), key=str)
     if undefined:
         shown = ", ".join(str(g) for g in undefined[:5])
-        raise InputError(f"star file {path}: particles refer to optics group(s) {shown} not defined in data_optics")
+        row = int(np.flatnonzero(~groups.isin(table.index).to_numpy())[0])
+        raise InputError(
+            f"star file {path} line {lines[row]}: particles refer to optics group(s) {shown} not defined in data_optics"
+        )
     for col in table.columns:
         if col not in particles.columns:
             particles[col] = groups.map(table[col]).to_numpy()
@@ -217,20 +236,16 @@ def _image_base(source: Path, stack: str) -> Path:
 
 def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, force: bool = False) -> Path:
     """Write the particles ``index`` (0-based rows of the particle table, in that order) of the star
-    file ``source`` to ``path``, every block and column kept as they are (optics groups included);
+    file ``source`` to ``path``, every block and column kept as they are (optics groups included,
+    and the RELION version: a 3.0 file stays 3.0, without version line or optics block);
     relative stack paths in ``rlnImageName`` keep pointing at the same stacks: paths relative to the
     source's own folder are rewritten relative to the new file's folder; paths relative to a RELION
     project folder (one of :func:`~cryoscape.io.paths.relative_path_bases` above the source) are kept
     as they are when the new file is inside that project, and made absolute otherwise."""
     source = check_input(source, "star file")
     blocks = _parse(source)
-    tables = {name: b for name, b in blocks.items() if isinstance(b, pd.DataFrame)}
-    name = (
-        "particles"
-        if "particles" in tables
-        else max((n for n in tables if n != "optics"), key=lambda n: len(tables[n]))
-    )
-    particles = tables[name].iloc[np.asarray(index)].reset_index(drop=True).copy()
+    chosen, table = _particle_block(source, blocks)
+    particles = table.iloc[np.asarray(index)].reset_index(drop=True).copy()
     path = check_output(path, force)
     own, new = Path(os.path.abspath(source.parent)), Path(os.path.abspath(path.parent))
     if "rlnImageName" in particles.columns and len(particles):
@@ -247,14 +262,15 @@ def write_star_subset(source: str | Path, index: np.ndarray, path: str | Path, f
 
         particles["rlnImageName"] = particles["rlnImageName"].astype(str).map(moved)
     with staged_file(path, force) as staged, open(staged, "w") as f:
-        for block, content in blocks.items():
-            f.write("\n# version 30001\n\n")
-            if block == name:
-                _write_block(f, block, particles)
-            elif isinstance(content, pd.DataFrame):
-                _write_block(f, block, content)
+        for block in blocks:
+            # each block as the source wrote it: RELION 3.0 has no version line, 3.1/4 30001, 5 50001
+            f.write(f"\n# version {block.version}\n\n" if block.version else "\n")
+            if block is chosen:
+                _write_block(f, block.name, particles)
+            elif block.table is not None:
+                _write_block(f, block.name, block.table)
             else:
-                f.write(f"data_{block}\n\n")
-                f.writelines(f"_{key.lstrip('_')} {_format_token(value)}\n" for key, value in content.items())
+                f.write(f"data_{block.name}\n\n")
+                f.writelines(f"_{key} {_format_token(value)}\n" for key, value in block.pairs.items())
                 f.write("\n")
     return path

@@ -6,7 +6,7 @@ processes), and a DataLoader whose workers fetch a whole batch with one call
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -98,9 +98,10 @@ class ParticleImageDataset:
         return torch.from_numpy(self.source.get(indices)), torch.from_numpy(indices)
 
 
-def make_dataloader(source: ImageSource, sampler: ParticleBatchSampler, num_workers: int = 0):
+def make_dataloader(source: ImageSource, sampler: Iterable[np.ndarray], num_workers: int = 0):
     """A ``torch.utils.data.DataLoader`` yielding ``(images (B, D, D), indices (B,))`` batches in the
-    order of ``sampler``; workers stay alive between epochs."""
+    order of ``sampler`` (a :class:`ParticleBatchSampler`, or any fixed sequence of index arrays);
+    workers stay alive between epochs."""
     from typing import cast  # noqa: PLC0415
 
     from torch.utils.data import DataLoader, Dataset  # noqa: PLC0415

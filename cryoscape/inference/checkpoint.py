@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from cryoscape.errors import InputError
+from cryoscape.io.staging import staged_file
 
 _NAME = re.compile(r"weights\.(\d+)\.pt$")
 
@@ -29,12 +30,8 @@ def checkpoint_path(run: Path, epoch: int) -> Path:
 def save_checkpoint(run: Path, epoch: int, state: dict) -> Path:
     """Write ``state`` for ``epoch`` atomically; a crash leaves either the old files or the new one."""
     path = checkpoint_path(run, epoch)
-    tmp = path.with_suffix(".pt.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with staged_file(path, force=True) as staged:
+        torch.save(state, staged)
     _fsync_folder(path.parent)
     return path
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -48,6 +49,18 @@ def all_reduce_sum(values: list[float], device: torch.device, group: ProcessGrou
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def all_reduce_arrays(arrays: dict[str, np.ndarray], device: torch.device, group: ProcessGroup) -> dict:
+    """Element-wise sum of each float32 array over all processes (the arrays themselves in one)."""
+    if group.world_size == 1:
+        return arrays
+    summed = {}
+    for name, values in arrays.items():
+        tensor = torch.from_numpy(np.ascontiguousarray(values)).to(device)
+        dist.all_reduce(tensor)
+        summed[name] = tensor.cpu().numpy()
+    return summed
 
 
 def barrier(group: ProcessGroup) -> None:

@@ -13,7 +13,9 @@ gradients).
 Run folder: ``config.json`` (:mod:`cryoscape.inference.run_config`), ``run.log``, ``weights.N.pt``
 after every epoch (written last and atomically: it marks the epoch complete), ``log.csv`` and
 ``loss.png``, the model's per-particle outputs NAME.N.npy / NAME.npy (e.g. the VAE's ``z`` and
-``z_var``, (n, zdim), input order), and the hooks' files (``refined_particles.star``).
+``z_var``, (n, zdim), input order), and the hooks' files (``refined_particles.star``). The folder is
+locked while a training writes it; a new run that fails before its first complete epoch removes
+what it wrote, so that the same command can be run again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
@@ -34,8 +37,9 @@ from cryoscape.errors import InputError
 from cryoscape.imaging.grids import fourier_disk_mask
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.checkpoint import save_checkpoint
-from cryoscape.inference.distributed import ONE_PROCESS, ProcessGroup, all_reduce_sum, barrier
+from cryoscape.inference.distributed import ONE_PROCESS, ProcessGroup, all_reduce_arrays, all_reduce_sum, barrier
 from cryoscape.inference.run_config import UNKNOWN_ORIGIN, RunOrigin, TrainingSettings
+from cryoscape.inference.run_lock import discard_unfinished_run, run_lock
 from cryoscape.inference.run_models import all_particle_outputs, autocast
 from cryoscape.inference.run_outputs import run_log, write_log, write_particle_outputs
 from cryoscape.inference.run_start import RunState, start_run
@@ -66,13 +70,20 @@ def train(
     """Train the model ``model`` describes; write the run folder (see module docstring). ``origin``:
     the particle and index files and the command line to record. Returns the trained model (unwrapped)."""
     run, device = Path(run), torch.device(device)
+    created = not run.exists()
     if group.is_main:
         run.mkdir(parents=True, exist_ok=True)
     barrier(group)
-    with run_log(run if group.is_main else None):
-        state = start_run(table, source, model, training, origin, run, resume, device, group)
-        _train(state, source, table, run, device, group, progress)
-        return state.model
+    with run_lock(run, held=group.is_main):
+        try:
+            with run_log(run if group.is_main else None):
+                state = start_run(table, source, model, training, origin, run, resume, device, group)
+                _train(state, source, table, run, device, group, progress)
+                return state.model
+        except BaseException:
+            if group.is_main:
+                discard_unfinished_run(run, created)
+            raise
 
 
 def _train(
@@ -104,11 +115,7 @@ def _train(
         len(table), t.batch_size, shuffle=True, seed=t.seed * 100_003, rank=group.rank, world_size=group.world_size
     )
     loader = make_dataloader(source, sampler, t.num_workers)
-    output_loader = (
-        make_dataloader(source, ParticleBatchSampler(len(table), 256, shuffle=False), t.num_workers)
-        if state.model.output_dims and group.is_main
-        else None
-    )
+    output_loader = make_dataloader(source, _output_batches(len(table), group), t.num_workers)
     d = config.data
     source_note = (f" of {d.particles}" + (f" (rows in {d.ind})" if d.ind else "")) if d.particles else ""
     log.info(
@@ -178,8 +185,10 @@ def _train(
                 "images_per_s": seen_all / seconds,
             }
         )
+        hook_files, ended = _end_epoch_hooks(run, epoch, state, table) if group.is_main else ([], table)
+        outputs = _particle_outputs(state, output_loader, ended, device, group)
         if group.is_main:
-            wrote = _end_epoch(run, epoch, state, output_loader, table, device)
+            wrote = _end_epoch(run, epoch, state, outputs, hook_files)
             terms_note = ", ".join(f"{n} {state.rows[-1][n]:.5g}" for n in names if n != "loss")
             log.info(
                 "epoch %d/%d: loss %.5g (%s), %.1f s, %.0f images/s; wrote %s",
@@ -200,22 +209,37 @@ def _finite_everywhere(loss: float, device: torch.device, group: ProcessGroup) -
     return all_reduce_sum([0.0 if math.isfinite(loss) else 1.0], device, group)[0] == 0.0
 
 
-def _end_epoch(
-    run: Path,
-    epoch: int,
-    state: RunState,
-    output_loader: DataLoader | None,
-    table: ParticleTable,
-    device: torch.device,
-) -> str:
-    """Write the epoch's hook files, per-particle outputs, log and (last, so that it marks the epoch
-    complete) checkpoint."""
+def _output_batches(n: int, group: ProcessGroup, size: int = 256) -> list:
+    """This process's share of the end-of-epoch encoding: a contiguous 1/world_size of the particles,
+    in batches of ``size`` (every particle exactly once over all processes)."""
+    share = np.array_split(np.arange(n), group.world_size)[group.rank]
+    return [share[i : i + size] for i in range(0, len(share), size)]
+
+
+def _end_epoch_hooks(run: Path, epoch: int, state: RunState, table: ParticleTable) -> tuple[list[str], ParticleTable]:
+    """Let each hook write its files; the table the epoch ends with (e.g. with refined poses)."""
     written = []
     for hook in state.hooks:
         names, table = hook.end_epoch(run, epoch, table)
         written += names
-    if output_loader is not None:
-        outputs = all_particle_outputs(state.model, output_loader, table, state.config, device)
+    return written, table
+
+
+def _particle_outputs(
+    state: RunState, loader: DataLoader, table: ParticleTable, device: torch.device, group: ProcessGroup
+) -> dict[str, np.ndarray]:
+    """The model's per-particle outputs of every particle, each process encoding its share (so that
+    the others do not wait at a barrier while one process encodes the whole data set)."""
+    if not state.model.output_dims:
+        return {}
+    outputs = all_particle_outputs(state.model, loader, table, state.config, device)
+    return all_reduce_arrays(outputs, device, group)  # each row is non-zero in one process only
+
+
+def _end_epoch(run: Path, epoch: int, state: RunState, outputs: dict[str, np.ndarray], written: list[str]) -> str:
+    """Write the epoch's per-particle outputs, log and (last, so that it marks the epoch complete)
+    checkpoint; ``written``: the hooks' files, for the log line."""
+    if outputs:
         written = write_particle_outputs(run, epoch, outputs)[:1] + written
     write_log(run, state.rows)
     checkpoint = {

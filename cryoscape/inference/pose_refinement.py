@@ -56,9 +56,7 @@ class PoseRefinement:
 
     def end_epoch(self, run: Path, epoch: int, table: ParticleTable) -> tuple[list[str], ParticleTable]:
         refined = refined_table(table, self.poses)
-        tmp = run / "refined_particles.tmp.star"
-        save_star(tmp, refined, force=True)
-        tmp.replace(run / "refined_particles.star")
+        save_star(run / "refined_particles.star", refined, force=True)  # staged: replaced when complete
         return ["refined_particles.star"], refined
 
     def state_dict(self) -> dict:

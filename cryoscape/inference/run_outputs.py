@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cryoscape.io.staging import staged_file
+
 log = logging.getLogger("cryoscape")
 
 _AXIS_LABELS = {"mse": "mean squared error, normalized units", "kl": "KL divergence per image (nats)"}
@@ -24,7 +26,8 @@ def write_log(run: Path, rows: list[dict]) -> None:
     terms = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("epoch", *_TIMING)]
     keys = ["epoch", *terms, *_TIMING]
     lines = [",".join(keys)] + [",".join(_cell(r.get(k, "")) for k in keys) for r in rows]
-    (run / "log.csv").write_text("\n".join(lines) + "\n")
+    with staged_file(run / "log.csv", force=True) as staged:
+        staged.write_text("\n".join(lines) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,7 +42,8 @@ def write_log(run: Path, rows: list[dict]) -> None:
         ax.set_ylabel(_AXIS_LABELS.get(term, term))
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(run / "loss.png")
+    with staged_file(run / "loss.png", force=True) as staged:
+        fig.savefig(staged)
     plt.close(fig)
 
 
@@ -49,10 +53,8 @@ def _cell(value) -> str:
 
 def save_npy(path: Path, values: np.ndarray) -> None:
     """Write ``values`` to ``path`` atomically (a temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, values)
-    tmp.replace(path)
+    with staged_file(path, force=True) as staged:
+        np.save(staged, values)
 
 
 def write_particle_outputs(run: Path, epoch: int, outputs: dict[str, np.ndarray]) -> list[str]:
@@ -74,8 +76,8 @@ def clear_previous_run(run: Path, output_names: list[str]) -> list[str]:
     files = [p.name for p in run.iterdir() if p.is_file()]
     numbered = re.compile(r"(.+)\.\d+\.npy")
     names = set(output_names) | {m.group(1) for f in files if (m := numbered.fullmatch(f))}
-    patterns = [r"weights\.\d+\.pt(\.tmp)?", r"refined_particles(\.tmp)?\.star", r"log\.csv", r"loss\.png"]
-    patterns += [rf"{re.escape(name)}(\.\d+)?\.npy(\.tmp)?" for name in sorted(names)]
+    patterns = [r"weights\.\d+\.pt", r"refined_particles\.star", r"log\.csv", r"loss\.png", r"\..+\.part-.+"]
+    patterns += [rf"{re.escape(name)}(\.\d+)?\.npy" for name in sorted(names)]
     wanted = re.compile("|".join(f"(?:{p})" for p in patterns))
     removed = sorted(f for f in files if wanted.fullmatch(f))
     for name in removed:

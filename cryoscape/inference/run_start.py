@@ -28,6 +28,7 @@ from cryoscape.inference.run_config import (
     resumed_config,
 )
 from cryoscape.inference.run_outputs import clear_previous_run
+from cryoscape.io.staging import staged_file
 from cryoscape.models.contract import VolumeModel
 from cryoscape.models.registry import ModelSettings
 
@@ -131,5 +132,6 @@ def start_run(
                 run,
                 ", ".join(removed[:6]) + (", ..." if len(removed) > 6 else ""),
             )
-        (run / "config.json").write_text(config.to_json())
+        with staged_file(run / "config.json", force=True) as staged:
+            staged.write_text(config.to_json())
     return RunState(config, model, optimizer, hooks)

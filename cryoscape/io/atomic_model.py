@@ -121,9 +121,17 @@ def read_atomic_model(path: str | Path, remove_water: bool = True, remove_hydrog
                 n_res += kept
         if not coords:
             continue
+        xyz = np.asarray(coords, dtype=np.float64).reshape(-1, 3)
+        bad = np.flatnonzero(~np.isfinite(xyz).all(axis=1))
+        if len(bad):
+            i = bad[0]
+            raise InputError(
+                f"{path}: {len(bad)} atom(s) have coordinates that are not numbers, the first "
+                f"{atom_names[i]} of {res_names[i]} {res_numbers[i]} chain {chains[i]}: {xyz[i].tolist()}"
+            )
         models.append(
             AtomicModel(
-                coords_A=np.asarray(coords, dtype=np.float64).reshape(-1, 3),
+                coords_A=xyz,
                 elements=np.asarray(elements, dtype=str),
                 atom_names=np.asarray(atom_names, dtype=str),
                 residue_index=np.asarray(res_index, dtype=np.int64),

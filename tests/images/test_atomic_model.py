@@ -66,3 +66,13 @@ def test_empty_and_unparseable_files(tmp_path):
         f.write("data_x\nloop_\n_atom_site.id\n'unterminated\n")
     with pytest.raises(InputError, match="bad.cif.gz"):
         read_atomic_model(tmp_path / "bad.cif.gz")
+
+
+def test_coordinates_that_are_not_numbers_are_named(tmp_path):
+    """A NaN coordinate would give a NaN map after the whole simulation; it is named at reading."""
+    lines = (STRUCTURES / "adk_open.pdb").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("ATOM"))
+    lines[first] = lines[first][:30] + "     nan" + lines[first][38:]
+    (tmp_path / "nan.pdb").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"1 atom\(s\) have coordinates that are not numbers, the first N of MET 1"):
+        read_atomic_model(tmp_path / "nan.pdb")

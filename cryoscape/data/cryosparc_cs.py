@@ -84,7 +84,7 @@ def load_cs(
     if apix is None:
         check_one_pixel_size(
             px.apix,
-            np.array([f"{a:.6g} Å/px" for a in px.apix], dtype=object),
+            None,
             path,
             "blob/psize_A",
             "select the particles of one pixel size, or downsample them to one",

@@ -92,19 +92,22 @@ def file_pixel_sizes(
     return PixelSizes(int(stored_box), apix, apix / ratio)  # given: of the stored images
 
 
-def check_one_pixel_size(apix: np.ndarray, groups: np.ndarray, source: Path, what: str, fix: str) -> None:
+def check_one_pixel_size(apix: np.ndarray, groups: np.ndarray | None, source: Path, what: str, fix: str) -> None:
     """InputError when the particles' pixel sizes (N,) Å differ by 0.1% or more: cryoscape models one
-    pixel size. ``groups`` (N,) names each particle's group (e.g. 'optics group 1 (opticsGroup1)'),
-    ``what`` the field and ``fix`` how to make them one."""
+    pixel size. ``groups`` (N,) names each particle's group (e.g. 'group 1 (opticsGroup1)'; None: the
+    particles are counted by pixel size), ``what`` the field and ``fix`` how to make them one."""
     apix = np.asarray(apix, dtype=np.float64)
     if len(apix) == 0 or np.max(apix) - np.min(apix) < 1e-3 * np.min(apix):
         return
-    names, first = np.unique(np.asarray(groups).astype(str), return_index=True)
-    order = np.argsort(first)
-    shown = ", ".join(f"{names[k]}: {apix[first[k]]:.4g} Å/px" for k in order[:6])
+    if groups is None:
+        values, counts = np.unique(apix, return_counts=True)
+        shown = [f"{c} particles at {v:.4g} Å/px" for v, c in zip(values, counts)]
+    else:
+        names, first = np.unique(np.asarray(groups).astype(str), return_index=True)
+        shown = [f"{names[k]}: {apix[first[k]]:.4g} Å/px" for k in np.argsort(first)]
     raise InputError(
-        f"{source}: particles have different pixel sizes ({what}: {shown}{', ...' if len(order) > 6 else ''}); "
-        f"cryoscape models one pixel size and will not guess: {fix}"
+        f"{source}: particles have different pixel sizes ({what}: {', '.join(shown[:6])}"
+        f"{', ...' if len(shown) > 6 else ''}); cryoscape models one pixel size and will not guess: {fix}"
     )
 
 
@@ -217,16 +220,16 @@ _NOT_MODELLED = {
 
 
 def check_optics(
-    df: pd.DataFrame, optics: pd.DataFrame | None, groups: np.ndarray, path: Path, require_ctf: bool
+    df: pd.DataFrame, optics: pd.DataFrame | None, groups: np.ndarray | None, path: Path, require_ctf: bool
 ) -> None:
     """RELION optics of a star file's particles ``df`` (optics merged in; ``optics`` the 3.1+ block,
-    ``groups`` (N,) each particle's group for messages). Premultiplied images: InputError where the CTF
+    ``groups`` (N,) each particle's group for messages, or None). Premultiplied images: InputError where the CTF
     is used (it would be applied twice), else a warning. Beam tilt, anisotropic magnification and
     Zernike terms: a warning that they are present and not modelled."""
     flag = "rlnCtfDataAreCtfPremultiplied"
     if flag in df.columns and (pd.to_numeric(df[flag], errors="coerce") == 1).any():  # 3.0 or 3.1+
         on = (pd.to_numeric(df[flag], errors="coerce") == 1).to_numpy()
-        named = sorted(set(np.asarray(groups)[on])) if "rlnOpticsGroup" in df.columns else []
+        named = sorted(set(np.asarray(groups)[on])) if groups is not None else []
         where = f" in optics {', '.join(named[:4])}" if named else ""
         msg = (
             f"star file {path}: _{flag} is 1{where}: the images are already multiplied by "

@@ -65,8 +65,9 @@ def _numbers(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             value = df[column].iloc[row]
+            text = repr(value) if isinstance(value, str) else str(float(value))
             what = "a number" if pd.isna(values.iloc[row]) and isinstance(value, str) else "a finite number"
-            raise InputError(f"star file {path}: _{column} of particle {row + 1} is {value!r}, not {what}")
+            raise InputError(f"star file {path}: _{column} of particle {row + 1} is {text}, not {what}")
         df[column] = values
     return df
 
@@ -116,7 +117,7 @@ def load_star(
     if apix is None:
         check_one_pixel_size(
             px.apix,
-            _group_names(df, px.apix),
+            _group_names(df) if "rlnOpticsGroup" in df.columns else None,
             path,
             "optics groups" if "rlnOpticsGroup" in df.columns else "per particle",
             "select the particles of one optics group (relion_star_handler --select rlnOpticsGroup), or "
@@ -136,7 +137,7 @@ def load_star(
         rotations = np.asarray(euler_relion_to_matrix(df[list(STAR_ANGLES)].to_numpy(dtype=np.float64).copy()))
         if shifts_A is None:
             shifts_A = np.zeros((n, 2))
-    check_optics(df, optics, _group_names(df, px.apix), path, require_ctf)
+    check_optics(df, optics, _group_names(df) if "rlnOpticsGroup" in df.columns else None, path, require_ctf)
     return ParticleTable(
         image_paths=image_paths,
         image_indices=indices,
@@ -149,13 +150,12 @@ def load_star(
     )
 
 
-def _group_names(df: pd.DataFrame, apix: np.ndarray) -> np.ndarray:
-    """Each particle's optics group for messages: 'group 1 (opticsGroup1)', or its pixel size (3.0)."""
-    if "rlnOpticsGroup" not in df.columns:
-        return np.array([f"{a:.6g} Å/px" for a in apix], dtype=object)
-    names = df["rlnOpticsGroupName"].astype(str) if "rlnOpticsGroupName" in df.columns else None
-    groups = df["rlnOpticsGroup"].astype(str)
-    return (("group " + groups) + ("" if names is None else " (" + names + ")")).to_numpy(dtype=object)
+def _group_names(df: pd.DataFrame) -> np.ndarray:
+    """Each particle's optics group for messages: 'group 1 (opticsGroup1)'."""
+    groups = "group " + df["rlnOpticsGroup"].astype(str)
+    if "rlnOpticsGroupName" in df.columns:
+        groups = groups + " (" + df["rlnOpticsGroupName"].astype(str) + ")"
+    return groups.to_numpy(dtype=object)
 
 
 def _star_apix(df: pd.DataFrame) -> np.ndarray | None:

@@ -4,9 +4,12 @@ and chunked streaming for whole-dataset passes.
 Images are ``(B, D, D)`` float32 arrays indexed ``[i, y, x]``; ``i`` is the row of the particle
 table (0-based), not the slice of a stack. Pixel size and box size are those of the stored images.
 
-- :class:`ImageSource` fetches images by table row. ``lazy=True`` keeps each stack memory-mapped
+- :class:`ImageSource` fetches images by table row. ``lazy=True`` reads stacks through memory maps
   (pages are read from disk on demand and live in the OS page cache, not in the process's
-  anonymous memory); ``lazy=False`` reads everything into one array up front.
+  anonymous memory), at most :func:`open_stack_limit` of them per process; further stacks are
+  read with ``preadv`` through a descriptor held for one call (RELION writes one stack per
+  micrograph: a map per stack would exhaust the file descriptors). ``lazy=False`` reads
+  everything into one array up front.
 - :mod:`cryoscape.data.batching` gives shuffled index batches and a DataLoader over them.
 - :func:`iterate_chunks` streams all particles in order (for downsampling, preprocessing, ...).
 """
@@ -22,14 +25,22 @@ import numpy as np
 
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.io.mrc import stack_info
-from cryoscape.io.mrc_stacks import MRCStack, read_stack_list
+from cryoscape.io.mrc_stacks import MRCStack, TooManyOpenFiles, fd_limit, read_stack_list
 from cryoscape.io.paths import check_input
 
 log = logging.getLogger("cryoscape")
 
 # fraction of the available memory an in-memory load may take
 MEMORY_FRACTION = 0.8
+# open stacks per process: at most this many, and at most 1/8 of the open-file limit
+MAX_OPEN_STACKS = 128
+
+
+def open_stack_limit() -> int:
+    """How many stacks a lazy ImageSource keeps open (mapped) in this process: ``MAX_OPEN_STACKS``,
+    or an eighth of the soft RLIMIT_NOFILE if that is smaller (each open stack holds one file
+    descriptor; DataLoader workers are processes, each with its own limit and its own stacks)."""
+    return max(1, min(MAX_OPEN_STACKS, fd_limit() // 8))
 
 
 def available_memory_bytes() -> int:
@@ -77,10 +88,13 @@ def load_image_table(path: str | Path, datadir: str | Path | None = None) -> tup
 class ImageSource:
     """The images of a particle table, fetched by table row.
 
-    ``get(indices)`` returns float32 ``(B, D, D)`` in the requested order. ``lazy=True`` keeps one
-    memory-mapped :class:`MRCStack` per distinct stack (opened on first use) and reads only what
-    is asked; ``lazy=False`` loads all images into memory at construction, refusing (InputError)
-    if they would take more than 80% of the available memory. ``invert`` multiplies images by -1.
+    ``get(indices)`` returns float32 ``(B, D, D)`` in the requested order. ``lazy=True`` reads only
+    what is asked: the first ``max_open_stacks`` stacks used (default :func:`open_stack_limit`,
+    evaluated in each process) stay memory-mapped, one file descriptor each; the others are read
+    through a descriptor held for one ``get`` (:meth:`MRCStack.read_unmapped`). A DataLoader
+    worker, forked or spawned, maps its own stacks and never uses (or counts) its parent's.
+    ``lazy=False`` loads all images into memory at construction, refusing (InputError) if they
+    would take more than 80% of the available memory. ``invert`` multiplies images by -1.
     ``check_finite`` raises InputError naming the particle if a fetched image holds NaN/Inf.
 
     At construction every referenced stack must exist, be square with the table's box size, and
@@ -95,6 +109,7 @@ class ImageSource:
         lazy: bool = True,
         invert: bool = False,
         check_finite: bool = True,
+        max_open_stacks: int | None = None,
     ):
         image_paths = np.asarray(image_paths)
         self.image_indices = np.asarray(image_indices).astype(np.int64).ravel()
@@ -104,7 +119,13 @@ class ImageSource:
         self.lazy, self.invert, self.check_finite = bool(lazy), bool(invert), bool(check_finite)
         unique, self._path_id = np.unique(image_paths.astype(str), return_inverse=True)
         self.paths = [Path(p) for p in unique]
-        self._stacks: dict[int, MRCStack] = {}
+        if max_open_stacks is not None and max_open_stacks < 1:
+            raise InputError(f"max_open_stacks must be at least 1, got {max_open_stacks}")
+        self.max_open_stacks = max_open_stacks
+        self._all: list[MRCStack] = []  # one per path, header read; mapped only if in _stacks
+        self._stacks: dict[int, MRCStack] = {}  # the mapped ones
+        self._limit: int | None = None  # max mapped stacks, set in each process at its first read
+        self._pid = os.getpid()
         self._validate()
         self._data: np.ndarray | None = None
         if not self.lazy:
@@ -112,10 +133,21 @@ class ImageSource:
 
     @classmethod
     def from_table(
-        cls, table: ParticleTable, lazy: bool = True, invert: bool = False, check_finite: bool = True
+        cls,
+        table: ParticleTable,
+        lazy: bool = True,
+        invert: bool = False,
+        check_finite: bool = True,
+        max_open_stacks: int | None = None,
     ) -> ImageSource:
         return cls(
-            table.image_paths, table.image_indices, table.box_size, lazy=lazy, invert=invert, check_finite=check_finite
+            table.image_paths,
+            table.image_indices,
+            table.box_size,
+            lazy=lazy,
+            invert=invert,
+            check_finite=check_finite,
+            max_open_stacks=max_open_stacks,
         )
 
     def __len__(self) -> int:
@@ -130,7 +162,8 @@ class ImageSource:
         for k, path in enumerate(self.paths):
             if not path.exists():
                 raise InputError(f"image stack {path} does not exist")
-            n, D, _ = stack_info(path)
+            self._all.append(MRCStack(path))
+            n, D = self._all[-1].n, self._all[-1].D
             if D != self.D:
                 raise InputError(f"image stack {path} holds {D}×{D} images but the particles have box size {self.D}")
             rows = np.flatnonzero(self._path_id == k)
@@ -142,11 +175,28 @@ class ImageSource:
                     f"particle {int(rows[first])} refers to image {int(idx[first])} of {path}, which holds only {n} images"
                 )
 
-    def _stack(self, k: int) -> MRCStack:
+    def _mapped(self, k: int) -> MRCStack | None:
+        """Stack ``k`` if it is (or may now be) mapped in this process, else None."""
+        if self._pid != os.getpid():  # forked: the parent's maps are not ours to use or count
+            self.close()
+            self._pid, self._limit = os.getpid(), None
         stack = self._stacks.get(k)
-        if stack is None:
-            stack = self._stacks[k] = MRCStack(self.paths[k])
+        if self._limit is None:  # once per process
+            self._limit = self.max_open_stacks or open_stack_limit()
+        if stack is None and len(self._stacks) < self._limit:
+            try:
+                self._all[k].open()
+            except TooManyOpenFiles:  # other files took the descriptors: read it unmapped
+                return None
+            stack = self._stacks[k] = self._all[k]
         return stack
+
+    def _read(self, k: int, image_indices: np.ndarray, out: np.ndarray, rows: np.ndarray) -> None:
+        stack = self._mapped(k)
+        if stack is not None:
+            stack.read_into(image_indices, out, rows)
+        else:
+            self._all[k].read_unmapped(image_indices, out, rows)
 
     def _load_all(self) -> None:
         from tqdm.auto import tqdm
@@ -160,15 +210,12 @@ class ImageSource:
         log.info("loading %d images (%.2f GiB) into memory", len(self), need / 2**30)
         data = np.empty((len(self), self.D, self.D), dtype=np.float32)
         with tqdm(total=len(self), unit="img", desc="loading images", disable=None) as bar:
-            for k in range(len(self.paths)):
+            for k, stack in enumerate(self._all):
                 rows = np.flatnonzero(self._path_id == k)
-                stack = self._stack(k)
                 for start in range(0, len(rows), 4096):
                     part = rows[start : start + 4096]
-                    stack.read_into(self.image_indices[part], data, part)
+                    stack.read_unmapped(self.image_indices[part], data, part)
                     bar.update(len(part))
-                stack.close()
-                del self._stacks[k]
         self._data = data
 
     def _check_rows(self, indices) -> np.ndarray:
@@ -186,14 +233,16 @@ class ImageSource:
         indices = self._check_rows(indices)
         if self._data is not None:
             out = self._data[indices]
-        elif len(self.paths) == 1:  # one stack: no grouping, no second copy
-            out = self._stack(0).get(self.image_indices[indices])
+        elif len(self.paths) == 1:  # one stack: no grouping
+            out = np.empty((len(indices), self.D, self.D), dtype=np.float32)
+            self._read(0, self.image_indices[indices], out, np.arange(len(indices)))
         else:
             out = np.empty((len(indices), self.D, self.D), dtype=np.float32)
             path_ids = self._path_id[indices]
-            for k in np.unique(path_ids):
-                where = np.flatnonzero(path_ids == k)
-                self._stack(int(k)).read_into(self.image_indices[indices[where]], out, where)
+            order = np.argsort(path_ids, kind="stable")  # rows of out grouped by stack
+            ks, starts = np.unique(path_ids[order], return_index=True)
+            for k, where in zip(ks.tolist(), np.split(order, starts[1:])):
+                self._read(k, self.image_indices[indices[where]], out, where)
         if self.invert:
             np.negative(out, out=out)
         if self.check_finite and len(out):
@@ -215,10 +264,14 @@ class ImageSource:
         self._stacks.clear()
 
     def __getstate__(self) -> dict:
-        # open memory maps do not travel to DataLoader workers; each worker reopens its own
+        # open memory maps do not travel to DataLoader workers; each worker opens its own
         state = self.__dict__.copy()
         state["_stacks"] = {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pid, self._limit = os.getpid(), None
 
     def __del__(self) -> None:
         try:

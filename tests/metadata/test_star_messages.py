@@ -47,6 +47,13 @@ def short_row_31(work: Path) -> tuple[Path, int, str]:
     return star, line, "the row has 16 values but data_particles has 18 columns"
 
 
+def truncated_row_31(work: Path) -> tuple[Path, int, str]:
+    """A write cut off after the micrograph name: its optics group used to be read as NaN."""
+    star = work / "relion31.star"
+    line = _edit_row(star, "000006@stacks/mic1", lambda row: " ".join(row.split()[:4]))
+    return star, line, "the row has 4 values but data_particles has 18 columns"
+
+
 def short_row_30(work: Path) -> tuple[Path, int, str]:
     star = work / "relion30.star"
     line = _edit_row(star, "000007@stacks/r30", lambda row: row.rsplit(maxsplit=1)[0])
@@ -75,6 +82,7 @@ def image_index(bad: str):
 CASES = {
     "duplicated column": duplicated_column,
     "short row, RELION 3.1": short_row_31,
+    "row cut short before its optics group, RELION 3.1": truncated_row_31,
     "short row, RELION 3.0": short_row_30,
     "non-UTF-8 byte": latin1_byte,
     "fractional image index": image_index("1.5"),

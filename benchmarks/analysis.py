@@ -3,6 +3,9 @@
 Run:  .venv/bin/python benchmarks/analysis.py                  (everything; writes benchmarks/analysis.md)
       .venv/bin/python benchmarks/analysis.py --stage adk      (20k particles: analyze both, landscape)
       .venv/bin/python benchmarks/analysis.py --stage scale    (100k particles, zdim 8: analyze both)
+      .venv/bin/python benchmarks/analysis.py --quick          (smoke test: the adk stage, cryoscape only, on its
+                                                               own 300 particles at D=32 trained 1 epoch, without
+                                                               UMAP; prints the report, writes none unless --output)
 
 Input: the runs of `benchmarks/vae.py --stage accuracy` (its --workdir, default
 /tmp/cryoscape-vae-benchmark): cryoscape and cryoDRGN VAEs, 3x256 nets, zdim 8, 5 epochs, trained on
@@ -28,19 +31,47 @@ import json
 import pickle
 import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description, sh  # noqa: E402
+from common import adk_trajectory_args, git_revision, machine_description, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
-CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+INSTALLED_CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+CRYODRGN: Path | None = INSTALLED_CRYODRGN if INSTALLED_CRYODRGN.exists() else None  # None: the peer is not run
 APIX, EPOCH, K = 1.4, 5, 20
 
 
-def score_cluster_maps(maps: list[Path], centres_z: np.ndarray, z: np.ndarray, gt: np.ndarray) -> dict:
+@dataclass(frozen=True)
+class Setup:
+    """What the adk stage analyses, and how much."""
+
+    run: str = f"cryoscape_e{EPOCH}"  # cryoscape's run in the VAE workdir
+    apix: float = APIX
+    ksample: int = K
+    sketch: int = 200  # landscape's sketch maps
+    n_train: int = 500  # landscape's extra maps for the volume mapping
+    umap: bool = True
+    extra: tuple = ()  # arguments added to every cryoscape command
+
+
+QUICK = Setup(run="cryoscape_e1", apix=2.8, ksample=4, sketch=20, n_train=40, umap=False, extra=("--threads", 1))
+
+
+def quick_inputs(vae: Path) -> None:
+    """A tiny stand-in for vae.py's runs: 300 particles at D=32, cryoscape's VAE trained 1 epoch."""
+    sh([CRYOSCAPE, *adk_trajectory_args(vae / "train", 300, 32, QUICK.apix, seed=1), "-q"])
+    star, run = vae / "train/particles.star", vae / QUICK.run
+    sh([CRYOSCAPE, "train-vae", star, "-o", run, "--zdim", 8, "-n", 1, "--in-memory", *QUICK.extra, "-q"])
+
+
+def score_cluster_maps(
+    maps: list[Path], centres_z: np.ndarray, z: np.ndarray, gt: np.ndarray, apix: float = APIX
+) -> dict:
     """Best-matching true frame of each map; mean FSC area; |Spearman| of centre PC1 vs frame."""
     from scipy.stats import spearmanr
 
@@ -48,7 +79,7 @@ def score_cluster_maps(maps: list[Path], centres_z: np.ndarray, z: np.ndarray, g
     from cryoscape.analysis.latent import latent_pca
     from cryoscape.io.mrc import read_map
 
-    matches = match_maps([read_map(m)[0] for m in maps], gt, APIX)
+    matches = match_maps([read_map(m)[0] for m in maps], gt, apix)
     pca = latent_pca(z, 1)
     pc1 = (centres_z - pca.mean) @ pca.components[0]
     frames = [m["reference"] for m in matches]
@@ -65,17 +96,19 @@ def load_pickle(path: Path) -> np.ndarray:
         return np.asarray(pickle.load(f))
 
 
-def stage_adk(vae: Path, work: Path, results: dict) -> None:
+def stage_adk(vae: Path, work: Path, results: dict, setup: Setup = Setup()) -> None:
     from scipy.stats import spearmanr
 
     from cryoscape.io.mrc import read_map
 
     gt = np.stack([read_map(p)[0] for p in sorted((vae / "train/gt").glob("*.mrc"))])
-    ours, theirs = vae / "cryoscape_e5", vae / "cryodrgn_e5"
+    ours, theirs = vae / setup.run, vae / "cryodrgn_e5"
     out = work / "adk_cryoscape"
     # The same work as cryoDRGN's analyze (no ground-truth view: the run predates recording its particles).
+    umap = [] if setup.umap else ["--skip-umap"]
     seconds, peak = sh(
-        [CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", K, "--device", "cpu", "--force"],
+        [CRYOSCAPE, "analyze", ours, "-o", out, "--ksample", setup.ksample, *umap, "--device", "cpu", *setup.extra]
+        + ["--force"],
         work / "adk_cryoscape.log",
     )
     summary = json.loads((out / "analysis.json").read_text())
@@ -88,12 +121,13 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
             np.loadtxt(out / "kmeans_centers.txt"),
             np.load(ours / "z.npy"),
             gt,
+            setup.apix,
         ),
     }
     frames = np.load(vae / "train/labels.npz")["conformation"]
     row["spearman_pc1_particles"] = float(abs(spearmanr(np.load(out / "z_pca.npy")[:, 0], frames).statistic))
-    results["adk"] = {"cryoscape": row}
-    if CRYODRGN.exists():
+    results["adk"] = {"cryoscape": row, "n": len(frames), "ksample": setup.ksample, "umap": setup.umap}
+    if CRYODRGN:
         out = work / "adk_cryodrgn"
         shutil.rmtree(out, ignore_errors=True)
         seconds, peak = sh(
@@ -119,13 +153,14 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
             "-o",
             out,
             "--sketch-size",
-            200,
+            setup.sketch,
             "--n-train",
-            500,
+            setup.n_train,
             "--particles",
             particles,
             "--device",
             "cpu",
+            *setup.extra,
             "--force",
         ],
         work / "adk_landscape.log",
@@ -133,6 +168,8 @@ def stage_adk(vae: Path, work: Path, results: dict) -> None:
     summary = json.loads((out / "landscape.json").read_text())
     ends = summary["truth"]["pc1_ends"]
     results["adk"]["landscape"] = {
+        "sketch": setup.sketch,
+        "n_train": setup.n_train,
         "seconds": seconds,
         "peak_mb": peak,
         "explained": summary["explained_variance"][:5],
@@ -168,7 +205,7 @@ def stage_scale(vae: Path, work: Path, results: dict) -> None:
         "n": int(len(np.load(z_ours))),
         "cryoscape": {"seconds": seconds, "peak_mb": peak, "umap_seconds": summary.get("umap_seconds")},
     }
-    if CRYODRGN.exists():
+    if CRYODRGN:
         fake = work / "cryodrgn_100k"  # cryoDRGN's run folder with the latents of all 100k particles
         fake.mkdir(exist_ok=True)
         for name in ("config.yaml", f"weights.{EPOCH}.pkl", "run.log"):  # analyze plots the loss of run.log
@@ -205,7 +242,7 @@ def stage_scale(vae: Path, work: Path, results: dict) -> None:
         results["scale"]["cryodrgn"] = {"seconds": seconds, "peak_mb": peak}
 
 
-def write_report(results: dict) -> None:
+def report(results: dict) -> str:
     lines = [
         "# Analysis benchmark (issue 4)",
         "",
@@ -218,10 +255,11 @@ def write_report(results: dict) -> None:
     ]
     adk = results.get("adk")
     if adk:
+        k, umap = adk.get("ksample", K), "UMAP" if adk.get("umap", True) else "no UMAP"
         lines += [
-            "## adenylate kinase closed -> open, 20,000 particles, zdim 8 (the VAE benchmark's runs)",
+            f"## adenylate kinase closed -> open, {adk.get('n', 20_000):,} particles, zdim 8 (the VAE benchmark's runs)",
             "",
-            "`analyze --ksample 20` (PCA, UMAP, 20 cluster maps, 2 x 10 traversal maps). Each cluster map is "
+            f"`analyze --ksample {k}` (PCA, {umap}, {k} cluster maps, 2 x 10 traversal maps). Each cluster map is "
             "matched to the true frame (0 = closed ... 97 = open) it agrees with best.",
             "",
             "| tool | wall time | peak RSS | mean FSC area of the cluster maps vs their best frame | mean FSC=0.5 | "
@@ -250,7 +288,8 @@ def write_report(results: dict) -> None:
         if land:
             lines += [
                 "",
-                "### landscape (sketch 200 maps, 500 extra maps for the volume mapping)",
+                f"### landscape (sketch {land.get('sketch', 200)} maps, {land.get('n_train', 500)} extra maps for the "
+                "volume mapping)",
                 "",
                 f"Wall time {land['seconds']:.0f} s, peak RSS {land['peak_mb']:.0f} MiB. Variance explained by "
                 "volume PCs 1-5: " + ", ".join(f"{100 * v:.1f}%" for v in land["explained"]) + ". Volume mapping, "
@@ -291,7 +330,7 @@ def write_report(results: dict) -> None:
                 "",
                 f"Ratio cryoscape / cryoDRGN: {scale['cryoscape']['seconds'] / scale['cryodrgn']['seconds']:.2f}.",
             ]
-    (Path(__file__).parent / "analysis.md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -299,7 +338,24 @@ def main() -> None:
     parser.add_argument("--vae-workdir", default="/tmp/cryoscape-vae-benchmark", help="workdir of benchmarks/vae.py")
     parser.add_argument("--workdir", default="/tmp/cryoscape-analysis-benchmark", help="folder for the outputs")
     parser.add_argument("--stage", choices=("all", "adk", "scale"), default="all")
+    parser.add_argument("--quick", action="store_true", help="smoke test (see above); prints, writes no report")
+    parser.add_argument("--output", type=Path, default=None, help="report (default benchmarks/analysis.md)")
     args = parser.parse_args()
+    if args.quick:
+        global CRYODRGN
+        CRYODRGN = None
+        work = Path(tempfile.mkdtemp(prefix="cryoscape_analysis_quick_"))
+        try:
+            quick_inputs(work / "vae")
+            results = {"machine": machine_description(), "revision": git_revision()}
+            stage_adk(work / "vae", work, results, QUICK)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        text = report(results)
+        print(text + "\ncryoDRGN: not run (--quick); scale stage: not run (--quick).")
+        if args.output:
+            args.output.write_text(text)
+        return
     vae, work = Path(args.vae_workdir), Path(args.workdir)
     if not (vae / "cryoscape_e5" / "z.npy").exists():
         raise SystemExit(f"{vae}/cryoscape_e5 is missing: run benchmarks/vae.py --stage accuracy first")
@@ -311,7 +367,7 @@ def main() -> None:
         if args.stage in ("all", stage):
             run(vae, work, results)
             path.write_text(json.dumps(results, indent=1))
-            write_report(results)
+            (args.output or Path(__file__).with_suffix(".md")).write_text(report(results))
 
 
 if __name__ == "__main__":

@@ -77,11 +77,12 @@ def git_revision() -> str:
         return "unknown"
 
 
-def sh(cmd: list, log: Path | None = None) -> tuple[float, float]:
-    """Run ``cmd`` under /usr/bin/time; (wall seconds, peak resident memory MiB)."""
+def sh(cmd: list, log: Path | None = None, env: dict | None = None) -> tuple[float, float]:
+    """Run ``cmd`` under /usr/bin/time, with ``env`` added to the environment; (wall seconds, peak
+    resident memory MiB)."""
     timed = ["/usr/bin/time", "-f", "PEAK_KB %M", *map(str, cmd)]
     t0 = time.perf_counter()
-    out = subprocess.run(timed, capture_output=True, text=True)
+    out = subprocess.run(timed, capture_output=True, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - t0
     if log is not None:
         log.write_text(out.stdout + out.stderr)

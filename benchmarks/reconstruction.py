@@ -1,21 +1,23 @@
 """Benchmark: accuracy and speed of simulation + gold-standard backprojection (the issue's cases).
 
 Run:  .venv/bin/python benchmarks/reconstruction.py            (writes benchmarks/reconstruction.md)
-      .venv/bin/python benchmarks/reconstruction.py --quick    (smaller, for a smoke test)
+      .venv/bin/python benchmarks/reconstruction.py --quick    (smaller, no cryoDRGN, prints; a smoke test)
 
 Cases:
   A. adk_open, D=64, 1.5 Å/px, CTF, no noise, 10k particles: FSC vs ground truth.
   B. adk_open, D=64, SNR 0.1, 20k particles: half-map FSC and FSC vs truth, and the consistency
      check FSC_truth ≈ sqrt(2·FSC_half / (1 + FSC_half)) (Rosenthal & Henderson 2003).
   C. speed: backprojection of 10k images at D=128 (seconds and images/s).
-  Every case also runs cryoDRGN's backproject_voxel on the same files when ~/cryodrgn-venv exists.
+Both tools are timed the same way: the whole command as a user runs it (`cryoscape backproject` and,
+when ~/cryodrgn-venv exists, cryoDRGN's `backproject_voxel`, each with its defaults), start-up and
+image reading included, on the same files. cryoscape's library call alone (images already in
+memory) is timed too, and reported apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description, peak_rss_mb  # noqa: E402
+from common import git_revision, machine_description, sh  # noqa: E402
 
 from cryoscape.data.images import ImageSource  # noqa: E402
 from cryoscape.data.particle_io import export_cryodrgn, load_particles  # noqa: E402
@@ -34,64 +36,73 @@ from cryoscape.io.mrc import read_map  # noqa: E402
 from cryoscape.simulate.conformations import load_component  # noqa: E402
 from cryoscape.simulate.particles import SimulationConfig, simulate_dataset  # noqa: E402
 
+CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+SIZES = {"full": {"A": 10_000, "B": 20_000, "C": 10_000}, "quick": {"A": 1_000, "B": 2_000, "C": 100}}
 
 
 def fraction_of_nyquist(curve, threshold=0.5):
     return curve.frequency_at(threshold) / 0.5
 
 
-def run_ours(folder: Path, truth: np.ndarray, apix: float):
-    """Backproject folder/particles.star in memory; (seconds, full map FSC vs truth, result)."""
+def run_ours(folder: Path, truth: np.ndarray, apix: float) -> dict:
+    """cryoscape on folder/particles.star: `cryoscape backproject` as a whole process (its maps are
+    scored), and the library call alone on images already in memory (timed only)."""
     table = load_particles(folder / "particles.star")
     source = ImageSource.from_table(table, lazy=False)
     t0 = time.perf_counter()
-    res = backproject(source, table, progress=False)
-    seconds = time.perf_counter() - t0
-    return seconds, fsc(res.volume, truth, apix=apix), res
+    backproject(source, table, progress=False)
+    call_s = time.perf_counter() - t0
+    out = folder / "cryoscape" / "backproject.mrc"
+    out.parent.mkdir()
+    seconds, peak = sh([CRYOSCAPE, "backproject", folder / "particles.star", "-o", out, "-q"])
+    halves = [read_map(out.with_name(f"backproject_half{k}.mrc"))[0] for k in (1, 2)]
+    return {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "call_s": call_s,
+        "fsc": fsc(read_map(out)[0], truth, apix=apix),
+        "half_fsc": fsc(*halves, apix=apix),
+    }
 
 
-def run_cryodrgn(folder: Path, truth: np.ndarray, apix: float):
+def run_cryodrgn(folder: Path, truth: np.ndarray, apix: float) -> dict:
     """cryoDRGN's backproject_voxel on the same particles (its default data inversion suits our white
-    particles); (wall seconds incl. start-up, FSC vs truth) or None when cryoDRGN is not installed."""
-    if not CRYODRGN.exists():
-        return None
+    particles), timed as a whole process."""
     table = load_particles(folder / "particles.star")
     export_cryodrgn(table, table.box_size, apix, folder / "poses.pkl", folder / "ctf.pkl", force=True)
-    cmd = [
-        str(CRYODRGN),
-        "backproject_voxel",
-        str(folder / "particles.mrcs"),
-        "--poses",
-        str(folder / "poses.pkl"),
-        "--ctf",
-        str(folder / "ctf.pkl"),
-        "-o",
-        str(folder / "cryodrgn"),
-    ]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"cryoDRGN failed: {proc.stderr.strip().splitlines()[-1:]}")
+    seconds, peak = sh(
+        [
+            CRYODRGN,
+            "backproject_voxel",
+            folder / "particles.mrcs",
+            "--poses",
+            folder / "poses.pkl",
+            "--ctf",
+            folder / "ctf.pkl",
+            "-o",
+            folder / "cryodrgn",
+        ]
+    )
     volume, _, _ = read_map(folder / "cryodrgn" / "backproject.mrc")
-    return seconds, fsc(volume, truth, apix=apix)
+    return {"seconds": seconds, "peak_mb": peak, "fsc": fsc(volume, truth, apix=apix)}
 
 
-def comparison_rows(label: str, n: int, ours, theirs) -> list[str]:
-    t_ours, fsc_ours, _ = ours
-    rows = [
-        f"| {label} | cryoscape | {t_ours:.1f} s ({n / t_ours:.0f} images/s) | {fsc_ours.resolution_A(0.5):.2f} Å "
-        f"({fraction_of_nyquist(fsc_ours):.3f} × Nyquist) | {fsc_ours.fsc[1:].mean():.3f} |"
-    ]
+def comparison_rows(label: str, n: int, ours: dict, theirs: dict | None, peer_note: str) -> list[str]:
+    def cells(r: dict) -> str:
+        f = r["fsc"]
+        return (
+            f"{r['seconds']:.1f} s ({n / r['seconds']:.0f} images/s) | {r['peak_mb']:.0f} MiB | "
+            f"{f.resolution_A(0.5):.2f} Å ({fraction_of_nyquist(f):.3f} × Nyquist) | {f.fsc[1:].mean():.3f} |"
+        )
+
+    rows = [f"| {label} | cryoscape (library call alone: {ours['call_s']:.1f} s) | {cells(ours)}"]
     if theirs is None:
-        rows.append(f"| {label} | cryoDRGN 4.3.1 backproject_voxel | not installed beside the project | | |")
+        rows.append(f"| {label} | cryoDRGN 4.3.1 backproject_voxel | {peer_note} | | | |")
     else:
-        t, f = theirs
         rows.append(
-            f"| {label} | cryoDRGN 4.3.1 backproject_voxel | {t:.1f} s ({n / t:.0f} images/s; cryoscape "
-            f"{t / t_ours:.2f}× as fast) | {f.resolution_A(0.5):.2f} Å ({fraction_of_nyquist(f):.3f} × Nyquist) "
-            f"| {f.fsc[1:].mean():.3f} |"
+            f"| {label} | cryoDRGN 4.3.1 backproject_voxel (cryoscape {theirs['seconds'] / ours['seconds']:.2f}× as "
+            f"fast) | {cells(theirs)}"
         )
     return rows
 
@@ -106,64 +117,70 @@ def simulate(work: Path, name: str, D: int, apix: float, **kwargs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer particles (smoke test; does not write the report)")
-    parser.add_argument("--output", default=str(Path(__file__).with_suffix(".md")))
+    parser.add_argument("--quick", action="store_true", help="fewer particles, no cryoDRGN; print, write no report")
+    parser.add_argument(
+        "--output", default=None, help="report (default benchmarks/reconstruction.md; none with --quick)"
+    )
     args = parser.parse_args()
-    scale = 0.1 if args.quick else 1.0
+    sizes = SIZES["quick" if args.quick else "full"]
+    output = args.output or (None if args.quick else str(Path(__file__).with_suffix(".md")))
+    peer = CRYODRGN.exists() and not args.quick
+    peer_note = "not run (--quick)" if args.quick else "not installed beside the project"
     work = Path(tempfile.mkdtemp(prefix="cryoscape_bench_"))
     rows, notes = [], []
     try:
-        n = int(10_000 * scale)
+        n = sizes["A"]
         truth, t_sim = simulate(work, "A", 64, 1.5, n_particles=n, seed=1, snr=None)
         notes.append(f"A: simulating {n} noise-free particles at D=64 took {t_sim:.1f} s ({n / t_sim:.0f} images/s).")
         ours = run_ours(work / "A", truth, 1.5)
-        f = ours[1]
+        f = ours["fsc"]
         notes.append(
             f"A: cryoscape FSC vs truth ≥ 0.5 up to {fraction_of_nyquist(f):.3f} × Nyquist; "
             f"minimum FSC over shells 0..0.9·Nyquist = {f.fsc[: int(0.9 * 32) + 1].min():.3f} (issue: > 0.5)."
         )
-        rows += comparison_rows(
-            f"A: no noise, {n} particles, D=64, 1.5 Å/px", n, ours, run_cryodrgn(work / "A", truth, 1.5)
-        )
+        theirs = run_cryodrgn(work / "A", truth, 1.5) if peer else None
+        rows += comparison_rows(f"A: no noise, {n} particles, D=64, 1.5 Å/px", n, ours, theirs, peer_note)
 
-        n = int(20_000 * scale)
+        n = sizes["B"]
         truth, _ = simulate(work, "B", 64, 1.5, n_particles=n, seed=2, snr=0.1)
         ours = run_ours(work / "B", truth, 1.5)
-        half = ours[2].half_map_fsc
+        half = ours["half_fsc"]
         predicted = np.sqrt(np.clip(2 * half.fsc / (1 + half.fsc), 0, 1))
-        gap = np.abs(predicted[1:] - ours[1].fsc[1:])
+        gap = np.abs(predicted[1:] - ours["fsc"].fsc[1:])
         notes.append(
             f"B: half-map FSC=0.143 at {half.resolution_A(0.143):.2f} Å, FSC vs truth=0.5 at "
-            f"{ours[1].resolution_A(0.5):.2f} Å; FSC vs truth against sqrt(2F/(1+F)) of the half-map FSC F: "
+            f"{ours['fsc'].resolution_A(0.5):.2f} Å; FSC vs truth against sqrt(2F/(1+F)) of the half-map FSC F: "
             f"max difference {gap.max():.3f}, mean {gap.mean():.3f} over shells 1..32."
         )
-        rows += comparison_rows(f"B: SNR 0.1, {n} particles, D=64", n, ours, run_cryodrgn(work / "B", truth, 1.5))
+        theirs = run_cryodrgn(work / "B", truth, 1.5) if peer else None
+        rows += comparison_rows(f"B: SNR 0.1, {n} particles, D=64", n, ours, theirs, peer_note)
 
-        n = int(10_000 * scale)
+        n = sizes["C"]
         truth, t_sim = simulate(work, "C", 128, 1.0, n_particles=n, seed=3, snr=1.0)
         notes.append(f"C: simulating {n} particles at D=128 took {t_sim:.1f} s ({n / t_sim:.0f} images/s).")
-        rows += comparison_rows(
-            f"C: SNR 1, {n} particles, D=128, 1 Å/px",
-            n,
-            run_ours(work / "C", truth, 1.0),
-            run_cryodrgn(work / "C", truth, 1.0),
-        )
-        notes.append(f"peak RSS of the benchmark process (cryoscape side): {peak_rss_mb():.0f} MiB")
+        ours = run_ours(work / "C", truth, 1.0)
+        theirs = run_cryodrgn(work / "C", truth, 1.0) if peer else None
+        rows += comparison_rows(f"C: SNR 1, {n} particles, D=128, 1 Å/px", n, ours, theirs, peer_note)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(
         [
             "# Simulation + backprojection benchmark",
             "",
-            f"Command: `.venv/bin/python benchmarks/reconstruction.py` (git {git_revision()}, {time.strftime('%Y-%m-%d')}).",
-            "cryoDRGN runs beside the project from `~/cryodrgn-venv` (see ../shared/tools/README.md) on the same files, in the",
-            "same run; its time is the wall time of the command (start-up included), ours the library call (images in memory).",
-            "Both reconstruct with half maps. FSC is the full map against the ground-truth map (no mask).",
+            f"Command: `.venv/bin/python benchmarks/reconstruction.py{' --quick' if args.quick else ''}` "
+            f"(git {git_revision()}, {time.strftime('%Y-%m-%d')}).",
+            "Both tools are timed the same way: the wall time of the whole command as a user runs it, with its",
+            "defaults (`cryoscape backproject PARTICLES.star -o MAP.mrc`, which memory-maps the images, and",
+            "`cryodrgn backproject_voxel PARTICLES.mrcs --poses --ctf -o DIR`, which reads them into memory), start-up",
+            "and image reading included, with the peak resident memory of that process; on the same files, in the same",
+            "run. cryoDRGN runs beside the project from `~/cryodrgn-venv` (see ../shared/tools/README.md). The",
+            "first column also gives cryoscape's library call alone (`backproject` on images already in memory).",
+            "Both reconstruct with half maps. FSC is the command's full map against the ground-truth map (no mask).",
             "",
             f"Machine: {machine_description()}",
             "",
-            "| case | tool | backprojection time | FSC vs truth = 0.5 | mean FSC (shells 1..Nyquist) |",
-            "|---|---|---|---|---|",
+            "| case | tool | whole command | peak RSS | FSC vs truth = 0.5 | mean FSC (shells 1..Nyquist) |",
+            "|---|---|---|---|---|---|",
             *rows,
             "",
             *[f"- {note}" for note in notes],
@@ -171,8 +188,8 @@ def main():
         ]
     )
     print(report)
-    if not args.quick:
-        Path(args.output).write_text(report)
+    if output is not None:
+        Path(output).write_text(report)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes ben
       .venv/bin/python benchmarks/vae.py --stage paired   (per-image differences against cryoDRGN, same images)
       .venv/bin/python benchmarks/vae.py --stage seeds --max-freq 0.85 --seeds 1,2
                                                           (both tools again with other seeds: training noise)
-      .venv/bin/python benchmarks/vae.py --stage timing   (one epoch of each tool, back to back)
+      .venv/bin/python benchmarks/vae.py --stage timing   (speed, like for like: writes benchmarks/vae_timing.md)
       .venv/bin/python benchmarks/vae.py --stage profile  (where a cryoscape training step spends its time)
       .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
+      .venv/bin/python benchmarks/vae.py --quick          (smoke test: the accuracy and timing stages on 300
+                                                          particles at D=32, cryoscape only; prints the reports)
 Stages keep their outputs in --workdir and are skipped when already done, so a stopped run resumes.
-Results go to --workdir/results.json; the Markdown report is rewritten from it after every stage.
+Results go to --workdir/results.json; the Markdown report (--output) is rewritten from it after every
+stage: benchmarks/vae.md, or benchmarks/vae_timing.md for the timing stage.
 
 Dataset: `cryoscape simulate adk_dims_closed_to_open` (98 frames of adenylate kinase closing to open,
 drawn uniformly), D=64, 1.4 Å/px (the largest extent, 60 Å, fills 2/3 of the 89.6 Å box), CTF,
@@ -20,16 +23,29 @@ Accuracy: held-out images are encoded (cryoscape eval-images / cryodrgn eval_ima
 generated at each latent (eval-vol / eval_vol), and its FSC against the ground-truth frame of that
 image is computed (no mask): mean area under the FSC curve and mean FSC=0.5 resolution. Latent
 order: |Spearman| between the first principal component of the training latents and the frame.
+The accuracy, seeds and scaling runs of cryoscape use bfloat16 autocast (--amp); cryoDRGN runs in
+float32 on a CPU.
+
+Timing (like for like): four trainings on the same particles (4,000 by default), the same networks
+and batch size, in interleaved rounds A B C D, A B C D, ... so that load from other work on the
+machine falls on all of them alike: cryoscape float32 at the full band, cryoscape bfloat16, cryoscape
+bfloat16 with --max-freq 0.85, and cryoDRGN (float32). Seconds per epoch are each tool's own epoch
+timer (the training loop; start-up, image loading and the end-of-epoch pass over all latents excluded).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import pickle
 import re
+import shutil
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +54,57 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import adk_trajectory_args, git_revision, machine_description, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
-CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+INSTALLED_CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+CRYODRGN: Path | None = INSTALLED_CRYODRGN if INSTALLED_CRYODRGN.exists() else None  # None: the peer is not run
 ARCH = ["--enc-dim", "256", "--enc-layers", "3", "--dec-dim", "256", "--dec-layers", "3", "-b", "8"]
 D, APIX, ZDIM = 64, 1.4, 8
+AMP = ["--amp"]  # bfloat16 autocast, as the accuracy runs were made
 DEVICE = "cpu"  # --device: cryoscape's device (cryoDRGN takes the GPU by itself when torch sees one)
+THREADS: int | None = None  # --threads: torch's CPU threads in both tools (None: each tool's default)
+
+
+def threads() -> list:
+    """cryoscape's --threads argument, when set."""
+    return ["--threads", THREADS] if THREADS else []
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of the accuracy and timing stages (the other stages run at the full size only)."""
+
+    box: int = D
+    n_train: int = 20_000
+    n_heldout: int = 100
+    n_timing: int = 4_000
+    timing_epochs: int = 2
+    rounds: int = 3
+
+    @property
+    def apix(self) -> float:
+        return APIX * D / self.box
+
+
+QUICK = Scale(box=32, n_train=300, n_heldout=20, n_timing=300, timing_epochs=1, rounds=1)
+
+# The timing stage's runs: name -> (tool, precision, band limit, cryoscape's extra arguments).
+TIMING_RUNS = {
+    "cryoscape_fp32": ("cryoscape", "float32 (`--no-amp`)", "full (Nyquist)", ["--no-amp"]),
+    "cryoscape_bf16": ("cryoscape", "bfloat16 autocast (`--amp`)", "full (Nyquist)", ["--amp"]),
+    "cryoscape_bf16_maxfreq0.85": (
+        "cryoscape",
+        "bfloat16 autocast (`--amp`)",
+        "0.85 × Nyquist (`--max-freq 0.85`)",
+        ["--amp", "--max-freq", "0.85"],
+    ),
+    "cryodrgn": ("cryoDRGN 4.3.1", "float32 (its `--amp` is CUDA autocast, idle on a CPU)", "full (Nyquist)", []),
+}
 
 
 def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
     if not (folder / "particles.star").exists():
         apix = APIX * D / box
         sh([CRYOSCAPE, *adk_trajectory_args(folder, n, box, apix, seed), "--force", "-q"])
-    if CRYODRGN.exists() and not (folder / "ctf.pkl").exists():
+    if CRYODRGN and not (folder / "ctf.pkl").exists():
         sh(
             [
                 CRYOSCAPE,
@@ -94,19 +150,20 @@ def train_ours(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
             "-n",
             epochs,
             *ARCH,
-            "--amp",
             "--device",
             DEVICE,
+            *threads(),
             "--force",
             *extra,
         ],
         console_log(run),
     )
-    rows = [line.split(",") for line in (run / "log.csv").read_text().splitlines()[1:]]
-    return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(r[4]) for r in rows]}
+    with open(run / "log.csv") as f:
+        return {"wall_s": seconds, "peak_mb": peak, "epoch_s": [float(row["seconds"]) for row in csv.DictReader(f)]}
 
 
 def train_cryodrgn(data: Path, run: Path, epochs: int, extra: list = ()) -> dict:
+    assert CRYODRGN is not None
     seconds, peak = sh(
         [
             CRYODRGN,
@@ -127,6 +184,7 @@ def train_cryodrgn(data: Path, run: Path, epochs: int, extra: list = ()) -> dict
             *extra,
         ],
         console_log(run),
+        env={"OMP_NUM_THREADS": str(THREADS)} if THREADS else None,  # torch takes its thread count from it
     )
     text = (run / "run.log" if (run / "run.log").exists() else console_log(run)).read_text()
     times = re.findall(r"=====> Epoch: \d+ .*Finished in (\d+):(\d+):([\d.]+)", text)
@@ -145,13 +203,13 @@ def spearman_pc1(z: np.ndarray, frames: np.ndarray) -> float:
     return float(abs(spearmanr(pc1, frames).statistic))
 
 
-def per_image_accuracy(maps: list[Path], heldout: Path) -> dict:
+def per_image_accuracy(maps: list[Path], heldout: Path, apix: float = APIX) -> dict:
     from cryoscape.imaging.fsc import fsc
     from cryoscape.io.mrc import read_map
 
     frames = np.load(heldout / "labels.npz")["conformation"]
     gt = {int(k): read_map(p)[0] for k, p in enumerate(sorted((heldout / "gt").glob("*.mrc")))}
-    curves = [fsc(read_map(m)[0], gt[int(k)], apix=APIX) for m, k in zip(maps, frames)]
+    curves = [fsc(read_map(m)[0], gt[int(k)], apix=apix) for m, k in zip(maps, frames)]
     each_auc, each_res = [c.auc() for c in curves], [c.resolution_A(0.5) for c in curves]
     return {
         "auc": float(np.mean(each_auc)),
@@ -171,21 +229,23 @@ def stage_paired(work: Path, results: dict) -> None:
     save(work, results)
 
 
-def evaluate_ours(run: Path, train: Path, heldout: Path) -> dict:
+def evaluate_ours(run: Path, train: Path, heldout: Path, apix: float = APIX) -> dict:
     z_held = run / "heldout_z.npy"
-    sh([CRYOSCAPE, "eval-images", run, heldout / "particles.star", "-o", z_held, "--force", "-q"])
+    sh([CRYOSCAPE, "eval-images", run, heldout / "particles.star", "-o", z_held, *threads(), "--force", "-q"])
     np.savetxt(run / "heldout_z.txt", np.load(z_held))
-    sh([CRYOSCAPE, "eval-vol", run, "--zfile", run / "heldout_z.txt", "-o", run / "heldout_maps", "--force", "-q"])
+    maps = run / "heldout_maps"
+    sh([CRYOSCAPE, "eval-vol", run, "--zfile", run / "heldout_z.txt", "-o", maps, *threads(), "--force", "-q"])
     frames = np.load(train / "labels.npz")["conformation"]
     epochs = sorted(int(m.group(1)) for p in run.glob("z.*.npy") if (m := re.match(r"z\.(\d+)\.npy", p.name)))
     return {
-        **per_image_accuracy(sorted((run / "heldout_maps").glob("vol_*.mrc")), heldout),
+        **per_image_accuracy(sorted(maps.glob("vol_*.mrc")), heldout, apix),
         "spearman": spearman_pc1(np.load(run / "z.npy"), frames),
         "spearman_by_epoch": [spearman_pc1(np.load(run / f"z.{e}.npy"), frames) for e in epochs],
     }
 
 
 def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
+    assert CRYODRGN is not None
     weights, config = run / "weights.pkl", run / "config.yaml"  # the final epoch
     z_held = run / "heldout_z.pkl"
     sh(
@@ -240,19 +300,26 @@ def evaluate_cryodrgn(run: Path, train: Path, heldout: Path) -> dict:
 
 
 def stage_accuracy(
-    work: Path, results: dict, epochs: int, max_freq: float = 1.0, window: float = 0.0, beta: float | None = None
+    work: Path,
+    results: dict,
+    epochs: int,
+    max_freq: float = 1.0,
+    window: float = 0.0,
+    beta: float | None = None,
+    scale: Scale = Scale(),
 ) -> None:
     """Both tools for ``epochs`` on the same files; with ``max_freq`` < 1 only cryoscape, band-limited.
-    cryoscape runs with the real-space window ``window`` (0: none; runs named _w<window>) and the KL
-    weight ``beta`` (None: 1/zdim; runs named _beta<beta>)."""
-    train, heldout = simulate(work / "train", 20_000, 1), simulate(work / "heldout", 100, 2)
-    tools = ["cryoscape"] + (["cryodrgn"] if CRYODRGN.exists() and max_freq == 1.0 else [])
+    cryoscape runs in bfloat16 (--amp) with the real-space window ``window`` (0: none; runs named
+    _w<window>) and the KL weight ``beta`` (None: 1/zdim; runs named _beta<beta>)."""
+    train = simulate(work / "train", scale.n_train, 1, scale.box)
+    heldout = simulate(work / "heldout", scale.n_heldout, 2, scale.box)
+    tools = ["cryoscape"] + (["cryodrgn"] if CRYODRGN and max_freq == 1.0 else [])
     for tool in tools:
         name = cryoscape_name(max_freq, window, beta) if tool == "cryoscape" else tool
         run = work / f"{name}_e{epochs}"
         trained = f"training/{name}/e{epochs}"
         if trained not in results:
-            extra = ["--in-memory", "--max-freq", max_freq, "--window-r", window] + (
+            extra = [*AMP, "--in-memory", "--max-freq", max_freq, "--window-r", window] + (
                 [] if beta is None else ["--beta", beta]
             )
             results[trained] = (
@@ -261,7 +328,9 @@ def stage_accuracy(
             save(work, results)
         if f"accuracy/{name}" not in results or results[f"accuracy/{name}"]["epochs"] != epochs:
             scores = (
-                evaluate_ours(run, train, heldout) if tool == "cryoscape" else evaluate_cryodrgn(run, train, heldout)
+                evaluate_ours(run, train, heldout, scale.apix)
+                if tool == "cryoscape"
+                else evaluate_cryodrgn(run, train, heldout)
             )
             results[f"accuracy/{name}"] = {**results[trained], **scores, "epochs": epochs}
             save(work, results)
@@ -283,32 +352,39 @@ def stage_seeds(work: Path, results: dict, epochs: int, max_freq: float, seeds: 
                 trained = train_cryodrgn(train, run, epochs, ["--seed", seed, "--shuffle-seed", seed])
                 scores = evaluate_cryodrgn(run, train, heldout)
             else:
-                trained = train_ours(train, run, epochs, ["--in-memory", "--max-freq", max_freq, "--seed", seed])
+                trained = train_ours(train, run, epochs, [*AMP, "--in-memory", "--max-freq", max_freq, "--seed", seed])
                 scores = evaluate_ours(run, train, heldout)
             results[key] = {**trained, **scores, "epochs": epochs, "seed": seed}
             save(work, results)
 
 
-def stage_timing(work: Path, results: dict) -> None:
-    """One epoch of each tool on the 20k particles, back to back (the machine otherwise idle)."""
-    train = simulate(work / "train", 20_000, 1)
-    for repeat in range(1):
-        for tool in ("cryoscape", "cryodrgn"):
-            key = f"timing/{tool}/{repeat}"
-            if key in results or (tool == "cryodrgn" and not CRYODRGN.exists()):
+def stage_timing(work: Path, results: dict, scale: Scale) -> None:
+    """The TIMING_RUNS on the same particles in interleaved rounds (every run once per round, in the
+    same order), with the 1-minute load average before and after each run."""
+    if scale.n_timing == scale.n_train:  # the accuracy stage's particles
+        data = simulate(work / "train", scale.n_train, 1, scale.box)
+    else:
+        data = simulate(work / f"timing_n{scale.n_timing}", scale.n_timing, 3, scale.box)
+    names = [name for name in TIMING_RUNS if name != "cryodrgn" or CRYODRGN]
+    for r in range(scale.rounds):
+        for name in names:
+            key = f"speed/n{scale.n_timing}_e{scale.timing_epochs}/{name}/{r}"
+            if key in results:
                 continue
-            run = work / f"timing_{tool}_{repeat}"
-            results[key] = (
-                train_ours(train, run, 1, ["--in-memory"]) if tool == "cryoscape" else train_cryodrgn(train, run, 1)
-            )
+            run, extra = work / f"speed_{name}_{r}", TIMING_RUNS[name][3]
+            load_before, started = os.getloadavg()[0], time.strftime("%H:%M:%S")
+            if name == "cryodrgn":
+                trained = train_cryodrgn(data, run, scale.timing_epochs)
+            else:
+                trained = train_ours(data, run, scale.timing_epochs, ["--in-memory", *extra])
+            load = {"load_before": load_before, "load_after": os.getloadavg()[0]}
+            results[key] = {**trained, "started": started, **load}
             save(work, results)
 
 
 def stage_scaling(work: Path, results: dict) -> None:
     """cryoscape only: one epoch at 5k, 20k (the timing stage's run), 80k particles (D=64), lazy vs in
     memory, D=128."""
-    if "timing/cryoscape/0" in results:
-        results["scaling/n20k"] = results["timing/cryoscape/0"]
     cases = [
         ("n5k", simulate(work / "train5k", 5_000, 3), ["--in-memory"]),
         ("n20k", simulate(work / "train", 20_000, 1), ["--in-memory"]),
@@ -319,7 +395,7 @@ def stage_scaling(work: Path, results: dict) -> None:
     for name, data, extra in cases:
         key = f"scaling/{name}"
         if key not in results:
-            results[key] = train_ours(data, work / f"scaling_{name}", 1, extra)
+            results[key] = train_ours(data, work / f"scaling_{name}", 1, [*AMP, *extra])
             save(work, results)
 
 
@@ -368,7 +444,6 @@ def stage_profile(work: Path, results: dict) -> None:
 
 def save(work: Path, results: dict) -> None:
     (work / "results.json").write_text(json.dumps(results, indent=1))
-    write_report(results)
 
 
 def mean_and_error(d: np.ndarray) -> tuple[float, float]:
@@ -450,17 +525,21 @@ def seeds_report(results: dict) -> list[str]:
     return lines + [""]
 
 
-def write_report(results: dict) -> None:
+def report(results: dict, scale: Scale) -> str:
+    """The accuracy, seeds, scaling and profile stages' report (benchmarks/vae.md)."""
     lines = [
         "# Heterogeneous VAE: cryoscape against cryoDRGN 4.3.1 train_vae",
         "",
-        "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, paired, seeds, timing, profile, scaling; see its docstring).",
+        "Command: `.venv/bin/python benchmarks/vae.py` (stages: accuracy, paired, seeds, profile, scaling; see its "
+        "docstring; the timing stage writes vae_timing.md).",
         "",
         f"Machine: {machine_description()}; cryoscape revision {git_revision()}.",
         "",
-        "Dataset: adenylate kinase closed→open (98 frames, uniform), D=64, 1.4 Å/px, CTF, shifts ±2 px, SNR 0.1, "
-        "20,000 training + 100 held-out particles. Both tools: encoder/decoder 3×256, zdim 8, batch 8, in memory; "
-        "cryoscape with `--amp` (bfloat16 networks).",
+        f"Dataset: adenylate kinase closed→open (98 frames, uniform), D={scale.box}, {scale.apix:g} Å/px, CTF, "
+        f"shifts ±2 px, SNR 0.1, {scale.n_train:,} training + {scale.n_heldout} held-out particles. Both tools: "
+        "encoder/decoder 3×256, zdim 8, batch 8, in memory; cryoscape with `--amp` (bfloat16 autocast), cryoDRGN in "
+        "float32: the seconds per epoch here compare bfloat16 with float32 and are not like for like (vae_timing.md "
+        "is).",
         "",
     ]
     acc = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("accuracy/")}
@@ -470,7 +549,8 @@ def write_report(results: dict) -> None:
             "## Accuracy and speed, same files",
             "",
             "Seconds per epoch are the median over the run's epochs (an epoch that shared the CPU with other "
-            "work is slower; the median drops it). Accuracy on the 100 held-out images. cryoscape runs named "
+            "work is slower; the median drops it); cryoscape's are bfloat16, cryoDRGN's float32. Accuracy on the "
+            f"{scale.n_heldout} held-out images. cryoscape runs named "
             "`_w0.85` apply the real-space image window of cryoDRGN's default (`--window-r 0.85`; cryoscape's default "
             "is none): in this table it lowered the held-out accuracy (0.515 -> 0.484 FSC area at --max-freq 0.85). "
             "Runs named `_beta0.18` weight the KL term by 0.18 instead of 1/zdim = 0.125: cryoDRGN estimates its "
@@ -478,7 +558,7 @@ def write_report(results: dict) -> None:
             "variance they have in cryoscape's (measured on 1,000 of these particles), which raises its KL weight "
             "relative to the reconstruction error by 1/0.68, to the equivalent of 0.18 here.",
             "",
-            "| run | epochs | s/epoch (median) | speed-up vs cryoDRGN | peak RSS MiB | mean FSC AUC | "
+            "| run | epochs | s/epoch (median) | cryoDRGN float32 s/epoch ÷ this (bf16) | peak RSS MiB | mean FSC AUC | "
             "mean FSC=0.5 (Å) | abs Spearman PC1 vs frame |",
             "|---|---|---|---|---|---|---|---|",
         ]
@@ -492,7 +572,7 @@ def write_report(results: dict) -> None:
         if "cryodrgn" in acc and "auc_each" in acc["cryodrgn"]:
             lines += [
                 "",
-                "Paired on the same 100 held-out images, cryoscape minus cryoDRGN (mean ± standard error; "
+                f"Paired on the same {scale.n_heldout} held-out images, cryoscape minus cryoDRGN (mean ± standard error; "
                 "positive area and negative resolution favour cryoscape):",
                 "",
                 "| run | FSC area difference | FSC=0.5 difference (Å) | images where cryoscape's area is larger |",
@@ -518,21 +598,6 @@ def write_report(results: dict) -> None:
             "",
         ]
     lines += seeds_report(results)
-    timing = {
-        t: [results[k]["epoch_s"][0] for k in results if k.startswith(f"timing/{t}/")]
-        for t in ("cryoscape", "cryodrgn")
-    }
-    if timing["cryoscape"] and timing["cryodrgn"]:
-        ours, theirs = np.median(timing["cryoscape"]), np.median(timing["cryodrgn"])
-        lines += [
-            "## Time per epoch, back to back on an otherwise idle machine",
-            "",
-            "| tool | seconds per epoch (each repeat) | images/s | ratio cryoDRGN / cryoscape |",
-            "|---|---|---|---|",
-            f"| cryoscape | {', '.join(f'{t:.0f}' for t in timing['cryoscape'])} | {20000 / ours:.0f} | {theirs / ours:.2f} |",
-            f"| cryoDRGN | {', '.join(f'{t:.0f}' for t in timing['cryodrgn'])} | {20000 / theirs:.0f} | 1 |",
-            "",
-        ]
     scaling = {k.split("/", 1)[1]: v for k, v in results.items() if k.startswith("scaling/")}
     if scaling:
         sizes = {"n5k": 5000, "n20k": 20000, "n20k_lazy": 20000, "n80k": 80000, "D128_n5k": 5000}
@@ -559,7 +624,83 @@ def write_report(results: dict) -> None:
         ]
         lines += [f"| `{name}` | {share:.1f} |" for name, share in prof["top"]]
         lines.append("")
-    (Path(__file__).parent / "vae.md").write_text("\n".join(lines))
+    return "\n".join(lines)
+
+
+def per_epoch(entry: dict) -> float:
+    """A run's seconds per epoch: the median of its epochs after the first (the first pays warm-up),
+    or its one epoch."""
+    return float(np.median(entry["epoch_s"][1:] or entry["epoch_s"]))
+
+
+def timing_report(results: dict, scale: Scale, command: str, note: str = "") -> str:
+    """The timing stage's report (benchmarks/vae_timing.md): seconds per epoch of each run, round by
+    round, and each cryoscape run against cryoDRGN in the same round."""
+    prefix = f"speed/n{scale.n_timing}_e{scale.timing_epochs}/"
+    runs = {name: [results.get(f"{prefix}{name}/{r}") for r in range(scale.rounds)] for name in TIMING_RUNS}
+    runs = {name: entries for name, entries in runs.items() if all(e is not None for e in entries)}
+    peer = runs.get("cryodrgn")
+    which = "epochs 2+ (median)" if scale.timing_epochs > 1 else "its one epoch"
+    lines = [
+        "# VAE training speed, like for like: cryoscape against cryoDRGN 4.3.1 train_vae",
+        "",
+        f"Command: `{command}` (git {git_revision()}, {time.strftime('%Y-%m-%d')}).",
+        "",
+        f"Machine: {machine_description()}.",
+        "",
+        f"Data: adenylate kinase closed→open, {scale.n_timing:,} particles, D={scale.box}, {scale.apix:g} Å/px, CTF, "
+        "SNR 0.1, in memory. Every run: encoder and decoder 3×256, zdim 8, batch 8, "
+        f"{scale.timing_epochs} epoch(s), on the CPU with {THREADS or 'the default number of'} torch thread(s) in "
+        "both tools, each run a separate process. "
+        f"{scale.rounds} interleaved round(s): each round runs the rows below once, in the order of the table, back "
+        "to back, so that load from other work falls on every row alike.",
+        "",
+        "Seconds per epoch are each tool's own epoch timer (cryoscape's log.csv, cryoDRGN's `Finished in`): the "
+        "training loop only, start-up, image loading and the end-of-epoch pass that writes every latent excluded; "
+        f"per run {which}. The ratio is cryoDRGN's seconds per epoch over the row's, within each round, then the "
+        "median over rounds (> 1: faster than cryoDRGN). cryoDRGN also applies its default real-space window "
+        "(0.85) to the images, cryoscape none (an elementwise product, no measurable cost).",
+        "",
+        "| tool | precision | band limit | s/epoch, each round | s/epoch, median | images/s | cryoDRGN ÷ this, "
+        "each round | median | whole process, s (median) | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, entries in runs.items():
+        tool, precision, band, _ = TIMING_RUNS[name]
+        seconds = [per_epoch(e) for e in entries]
+        median = float(np.median(seconds))
+        if peer:
+            ratios = [per_epoch(p) / s for p, s in zip(peer, seconds)]
+            ratio_cells = f"{', '.join(f'{x:.2f}' for x in ratios)} | {np.median(ratios):.2f}"
+        else:
+            ratio_cells = "- | -"
+        lines.append(
+            f"| {tool} | {precision} | {band} | {', '.join(f'{x:.1f}' for x in seconds)} | {median:.1f} | "
+            f"{scale.n_timing / median:.0f} | {ratio_cells} | {np.median([e['wall_s'] for e in entries]):.0f} | "
+            f"{max(e['peak_mb'] for e in entries):.0f} |"
+        )
+    if not peer:
+        reason = "not run (--quick)" if INSTALLED_CRYODRGN.exists() else "not installed beside the project"
+        lines.append(f"| cryoDRGN 4.3.1 | float32 | full (Nyquist) | {reason} | | | | | | |")
+    order = sorted(
+        ((e["started"], name, r, e) for name, entries in runs.items() for r, e in enumerate(entries)),
+        key=lambda x: (x[2], list(runs).index(x[1])),
+    )
+    lines += [
+        "",
+        "Runs in the order they ran, with the 1-minute load average (os.getloadavg) before → after each: "
+        + "; ".join(
+            f"round {r + 1} {name} at {t}: {e['load_before']:.2f} → {e['load_after']:.2f}" for t, name, r, e in order
+        )
+        + ".",
+        "",
+        f"A load average above the {os.cpu_count()} cores means that other work shared the machine and runs waited "
+        "for a core: absolute seconds are then slower than on an idle machine and vary between rounds, while the "
+        "interleaving puts that load on all rows alike, so the ratios within a round are the comparison.",
+        "",
+        *([note, ""] if note else []),
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -568,8 +709,26 @@ def main() -> None:
     parser.add_argument(
         "--stage", choices=("all", "accuracy", "paired", "seeds", "timing", "profile", "scaling"), default="all"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: accuracy and timing stages at 300 particles, D=32, cryoscape only, in a temporary "
+        "folder; prints the reports, writes none unless --output",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="report (default benchmarks/vae.md, or vae_timing.md for --stage timing)",
+    )
     parser.add_argument("--seeds", default="1,2", help="seeds stage: the extra seeds of both tools (default 1,2)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the side-by-side runs (default 5)")
+    parser.add_argument("--timing-n", type=int, default=Scale.n_timing, help="timing stage: particles (default 4000)")
+    parser.add_argument(
+        "--timing-epochs", type=int, default=Scale.timing_epochs, help="timing stage: epochs of each run (default 2)"
+    )
+    parser.add_argument("--rounds", type=int, default=Scale.rounds, help="timing stage: interleaved rounds (default 3)")
+    parser.add_argument("--note", default="", help="timing stage: a sentence added to the report (the conditions)")
     parser.add_argument(
         "--max-freq",
         type=float,
@@ -594,28 +753,68 @@ def main() -> None:
         help="accuracy stage: only the --max-freq run (the full-band runs are done)",
     )
     parser.add_argument("--device", default="cpu", help="cryoscape's device: cpu (default) or cuda")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch's CPU threads in both tools (default: each tool's, the usable CPUs; 1 with --quick, as threads "
+        "that wait for each other collapse when other work takes the cores)",
+    )
     args = parser.parse_args()
-    global DEVICE
-    DEVICE = args.device
+    global DEVICE, CRYODRGN, THREADS
+    DEVICE, THREADS = args.device, args.threads
+    command = ".venv/bin/python benchmarks/vae.py" + "".join(f" {a}" for a in sys.argv[1:])
+    if args.quick:
+        CRYODRGN, THREADS = None, args.threads or 1
+        work = Path(tempfile.mkdtemp(prefix="cryoscape_vae_quick_"))
+        try:
+            results: dict = {}
+            stage_accuracy(work, results, 1, scale=QUICK)
+            stage_timing(work, results, QUICK)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        text = report(results, QUICK) + "\n" + timing_report(results, QUICK, command, args.note)
+        print(text)
+        if args.output:
+            args.output.write_text(text)
+        return
+    scale = Scale(n_timing=args.timing_n, timing_epochs=args.timing_epochs, rounds=args.rounds)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
+    if args.stage == "timing":
+        stage_timing(work, results, scale)
+        text = timing_report(results, scale, command, args.note)
+        print(text)
+        (args.output or Path(__file__).parent / "vae_timing.md").write_text(text)
+        return
+    output = args.output or Path(__file__).with_suffix(".md")
+
+    def done() -> None:  # after every stage
+        save(work, results)
+        output.write_text(report(results, scale))
+
     if args.stage in ("all", "accuracy"):
         if not args.skip_full_band:
             stage_accuracy(work, results, args.epochs, window=args.window_r, beta=args.beta)
         if args.max_freq < 1:
             stage_accuracy(work, results, args.epochs, args.max_freq, args.window_r, args.beta)
+        done()
     if args.stage in ("all", "accuracy", "paired"):
         stage_paired(work, results)
+        done()
     if args.stage == "seeds":
         stage_seeds(work, results, args.epochs, args.max_freq, [int(x) for x in args.seeds.split(",")])
-    if args.stage in ("all", "timing"):
-        stage_timing(work, results)
+        done()
+    if args.stage == "all":
+        stage_timing(work, results, scale)
+        (Path(__file__).parent / "vae_timing.md").write_text(timing_report(results, scale, command, args.note))
     if args.stage in ("all", "profile"):
         stage_profile(work, results)
+        done()
     if args.stage in ("all", "scaling"):
         stage_scaling(work, results)
-    save(work, results)
+        done()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,10 @@
-"""Smoke runs of the benchmark scripts (their --quick modes), so that none can rot unnoticed."""
+"""Smoke runs of every benchmark script (its --quick mode: tiny sizes, no peer tool, no report
+written), so that none can rot unnoticed. Each test checks a number of the script's output."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -18,15 +17,46 @@ def _run(script: str, *args: str) -> str:
     return out.stdout
 
 
+def test_lazy_loading_benchmark_quick():
+    text = _run("lazy_loading.py")
+    assert "Checksum of the pixels read, equal in every mode: yes" in text, text
+    rates = re.findall(r"\| (lazy-cold|lazy-warm|in-memory) \| [\d.]+ \| ([\d,]+) \| ([\d,]+) \|", text)
+    assert len(rates) == 3 and all(float(r.replace(",", "")) > 0 for _, *pair in rates for r in pair), text
+
+
+def test_reconstruction_benchmark_quick(tmp_path):
+    report = tmp_path / "report.md"
+    text = _run("reconstruction.py", "--output", str(report))
+    # noise-free, 1,000 particles: the issue asks for FSC vs truth > 0.5 to 0.9 x Nyquist (0.98 measured)
+    minimum = float(re.search(r"minimum FSC over shells 0..0.9·Nyquist = ([\d.]+)", text).group(1))
+    assert minimum > 0.9, text
+    assert text.count("not run (--quick)") == 3 and report.read_text() in text
+
+
+def test_vae_benchmark_quick():
+    text = _run("vae.py")
+    seconds = re.findall(r"\| cryoscape \| (?:float32|bfloat16)[^|]*\| [^|]+\| [\d.]+ \| ([\d.]+) \|", text)
+    assert len(seconds) == 3 and all(float(s) > 0 for s in seconds), text
+    assert "| cryoDRGN 4.3.1 | float32 | full (Nyquist) | not run (--quick) |" in text
+    accuracy = re.search(r"\| cryoscape \| 1 \| [\d.]+ \| - \| \d+ \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", text)
+    auc, resolution, spearman = map(float, accuracy.groups())
+    assert 0 < auc < 1 and resolution > 2 * 2.8 and 0 <= spearman <= 1, text  # 1 epoch: a smoke test only
+
+
+def test_analysis_benchmark_quick():
+    text = _run("analysis.py")
+    auc = float(re.search(r"\| cryoscape \| \d+ s \| \d+ MiB \| ([\d.]+) \|", text).group(1))
+    assert 0 < auc < 1, text
+    explained = [
+        float(v) for v in re.search(r"volume PCs 1-5: ([\d., %]+)\.", text).group(1).replace("%", "").split(",")
+    ]
+    assert explained == sorted(explained, reverse=True) and 0 < sum(explained) <= 100.01, text
+
+
 def test_voxel_benchmark_quick():
     text = _run("voxel.py")
     ratio = float(re.search(r"Resolution ratio voxel / backprojection: ([\d.]+)", text).group(1))
     assert 0.8 < ratio < 1.6, text  # 2,000 particles and 2 epochs: a smoke test, not the benchmark's claim
-
-
-@pytest.mark.slow
-def test_reconstruction_benchmark_quick(tmp_path):
-    _run("reconstruction.py", "--output", str(tmp_path / "report.md"))
 
 
 def test_engine_timing_benchmark_quick():

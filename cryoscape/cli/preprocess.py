@@ -70,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     from cryoscape.data.images import ImageSource, iterate_chunks
     from cryoscape.data.stack_ops import normalize_background, table_on_new_stack
     from cryoscape.errors import InputError
-    from cryoscape.io.mrc_stacks import StackWriter
+    from cryoscape.io.mrc_writer import StackWriter
     from cryoscape.io.paths import check_input, check_not_an_input, check_output
 
     check_input(args.input, "input")

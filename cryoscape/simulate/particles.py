@@ -34,7 +34,7 @@ from cryoscape.errors import InputError
 from cryoscape.imaging.forward import apply_ctf_and_shift, prepare_volume, project
 from cryoscape.imaging.rotations import random_rotations
 from cryoscape.io.mrc import write_map
-from cryoscape.io.mrc_stacks import StackWriter
+from cryoscape.io.mrc_writer import StackWriter
 from cryoscape.io.paths import check_output
 from cryoscape.io.staging import staged_file
 from cryoscape.progress import Progress

@@ -9,7 +9,7 @@ import pytest
 from cryoscape.cli.main import main
 from cryoscape.data.particle_io import save_star
 from cryoscape.data.particles import CTFParams, ParticleTable
-from cryoscape.io.mrc_stacks import write_stack
+from cryoscape.io.mrc_writer import write_stack
 
 
 class _Evil:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryoscape.io.mrc_stacks import write_stack
+from cryoscape.io.mrc_writer import write_stack
 
 
 @pytest.fixture

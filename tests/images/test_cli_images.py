@@ -7,7 +7,8 @@ import pytest
 
 from cryoscape.cli.main import main
 from cryoscape.io.mrc import stack_info
-from cryoscape.io.mrc_stacks import MRCStack, write_stack
+from cryoscape.io.mrc_stacks import MRCStack
+from cryoscape.io.mrc_writer import write_stack
 
 
 def run(capsys, *argv):

@@ -12,7 +12,7 @@ from cryoscape.data.images import ImageSource, iterate_chunks, load_image_table
 from cryoscape.data.particle_io import load_stacks
 from cryoscape.data.particles import ParticleTable
 from cryoscape.errors import InputError
-from cryoscape.io.mrc_stacks import write_stack
+from cryoscape.io.mrc_writer import write_stack
 
 
 def mixed_table(pa, pb, rows):

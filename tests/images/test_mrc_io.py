@@ -8,7 +8,8 @@ import pytest
 
 from cryoscape.errors import InputError, OverwriteError
 from cryoscape.io.mrc import read_map, stack_info, write_map
-from cryoscape.io.mrc_stacks import MRCStack, StackWriter, read_stack_list, write_stack
+from cryoscape.io.mrc_stacks import MRCStack, read_stack_list
+from cryoscape.io.mrc_writer import StackWriter, write_stack
 
 
 def test_map_round_trip_keeps_values_voxel_size_and_origin(tmp_path, rng):

@@ -222,10 +222,11 @@ _NOT_MODELLED = {
 def check_optics(
     df: pd.DataFrame, optics: pd.DataFrame | None, groups: np.ndarray | None, path: Path, require_ctf: bool
 ) -> None:
-    """RELION optics of a star file's particles ``df`` (optics merged in; ``optics`` the 3.1+ block,
-    ``groups`` (N,) each particle's group for messages, or None). Premultiplied images: InputError where the CTF
-    is used (it would be applied twice), else a warning. Beam tilt, anisotropic magnification and
-    Zernike terms: a warning that they are present and not modelled."""
+    """RELION optics of a star file's particles ``df`` (optics merged in; ``optics`` the 3.1+ block;
+    ``groups`` (N,) each particle's group for messages, or None). Premultiplied images: InputError
+    where the CTF is used (it would be applied twice), else a warning. Beam tilt, anisotropic
+    magnification and Zernike terms other than the identity / zero: a warning that they are present
+    and not modelled."""
     flag = "rlnCtfDataAreCtfPremultiplied"
     if flag in df.columns and (pd.to_numeric(df[flag], errors="coerce") == 1).any():  # 3.0 or 3.1+
         on = (pd.to_numeric(df[flag], errors="coerce") == 1).to_numpy()
@@ -245,11 +246,24 @@ def check_optics(
         if label not in table.columns:
             continue
         values = table[label]
-        if neutral is None:
-            active = values.astype(str).str.strip().replace({"[]": "", "nan": ""}) != ""
+        if neutral is None:  # '[0.1,-0.2,...]': any non-zero coefficient
+            active = values.astype(str).map(_any_nonzero)
         else:
             active = (pd.to_numeric(values, errors="coerce").fillna(neutral) - neutral).abs() > 1e-9
         if active.any():
             found.setdefault(what, []).append("_" + label)
     for what, labels in found.items():
         log.warning("star file %s: %s (%s) present and not modelled by cryoscape", path, what, ", ".join(labels))
+
+
+def _any_nonzero(text: str) -> bool:
+    """Whether a RELION list of numbers ('[0.1,0.2]' or '0.1,0.2') has a non-zero one (a word that is
+    not a number counts as one)."""
+    for word in text.strip().strip("[]").replace(",", " ").split():
+        try:
+            value = float(word)
+        except ValueError:
+            return True
+        if value != 0 and value == value:  # NaN: an empty value
+            return True
+    return False

@@ -1,9 +1,13 @@
 """RELION ``.star`` particle files (RELION 3.0 / 3.1 / 4 / 5) <-> :class:`ParticleTable`.
 
 ``rlnImageName`` = ``index@stack`` with a 1-based index. Pixel size: ``rlnImagePixelSize``, else
-``rlnDetectorPixelSize`` (µm) × 10⁴ / ``rlnMagnification``. Shifts: ``rlnOriginX/YAngst`` (Å) or
-``rlnOriginX/Y`` (px × apix). ``metadata`` keeps every column, RELION labels without the leading
-underscore, optics columns merged in.
+``rlnDetectorPixelSize`` (µm) × 10⁴ / ``rlnMagnification``, of images of ``rlnImageSize`` px (scaled
+when the stacks are smaller: downsampled after the file was written). Shifts: ``rlnOriginX/YAngst``
+(Å) or ``rlnOriginX/Y`` (pixels of the ``rlnImageSize`` images). CTF: per particle, optics groups
+resolved; ``rlnDefocusV`` defaults to U, angle / phase shift / B-factor to 0; voltage, Cs and
+amplitude contrast come from the file or :class:`~cryoscape.data.particles.CTFOverrides`.
+``metadata`` keeps every column, RELION labels without the leading underscore, optics columns merged
+in.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def test_aberrations_that_are_not_modelled_are_named(work, caplog):
         o["rlnBeamTiltX"], o["rlnBeamTiltY"] = [0.0, 0.3], [0.0, -0.1]
         o["rlnMagMat00"], o["rlnMagMat01"], o["rlnMagMat10"], o["rlnMagMat11"] = 1.0, 0.0, 0.0, 1.0
         o["rlnOddZernike"] = ["[0.1,0.2]", "[0.1,0.2]"]
+        o["rlnEvenZernike"] = ["[0,0,0]", "[0.0,0.0,0.0]"]
         return o
 
     with caplog.at_level(logging.WARNING, logger="cryoscape"):
@@ -89,7 +90,7 @@ def test_aberrations_that_are_not_modelled_are_named(work, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("beam tilt (_rlnBeamTiltX, _rlnBeamTiltY) present and not modelled" in w for w in warnings)
     assert any("odd Zernike aberrations (_rlnOddZernike)" in w for w in warnings)
-    assert not any("magnification" in w for w in warnings)  # the identity: nothing to model
+    assert not any("magnification" in w or "even Zernike" in w for w in warnings)  # identity and zeros
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="cryoscape"):
         load_particles(edit_star31(work, optics=lambda o: o.assign(rlnMagMat00=1.02, rlnBeamTiltX=0.0)))

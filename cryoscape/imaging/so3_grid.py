@@ -113,6 +113,15 @@ def so3_grid_matrices(level: int) -> torch.Tensor:
     return quaternion_to_matrix(so3_grid(level))
 
 
+def so3_grid_rotations(indices, level: int) -> torch.Tensor:
+    """(..., 3, 3) float64 rotation matrices of the grid points ``indices`` (any shape) at ``level``."""
+    level = _check_level(level)
+    idx = torch.as_tensor(indices, dtype=torch.long)
+    if bool(((idx < 0) | (idx >= so3_grid_size(level))).any()):
+        raise InputError(f"grid index out of range [0, {so3_grid_size(level)}) at level {level}")
+    return quaternion_to_matrix(_grid_quaternions(level, idx.reshape(-1))).reshape(*idx.shape, 3, 3)
+
+
 def so3_grid_children(indices, level: int) -> torch.Tensor:
     """(n,) grid indices at ``level`` -> (n, 8) long indices at level + 1, nearest first.
 

@@ -1,0 +1,68 @@
+"""Hierarchical pose search against the true map finds the simulator's poses: rotations within a
+few degrees and shifts within a fraction of a pixel, in the particle table's sign (a flipped shift
+convention would be off by twice the shift)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from cryoscape.analysis.pose_accuracy import pose_accuracy
+from cryoscape.cli.main import main
+from cryoscape.data.images import ImageSource
+from cryoscape.data.particle_io import load_particles
+from cryoscape.imaging.forward import prepare_volume
+from cryoscape.imaging.rotations import random_rotations
+from cryoscape.imaging.slicing import extract_central_slices
+from cryoscape.inference.batches import make_batch
+from cryoscape.inference.pose_search import SearchSettings, search_poses
+from cryoscape.io.mrc import read_map
+
+N = 24
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    args = ["simulate", "adk_open", "-o", str(out), "-n", str(N), "--box", "64", "--apix", "2", "--snr", "0.1"]
+    assert main([*args, "--max-shift", "4", "--seed", "3", "-q"]) == 0
+    table = load_particles(out / "particles.star")
+    volume, _, _ = read_map(out / "gt/00_adk_open.mrc")
+    prepared = prepare_volume(torch.from_numpy(volume.copy()))
+    hartley = prepared.volume_ft.real - prepared.volume_ft.imag
+
+    def render(rotations):
+        return extract_central_slices(hartley, rotations, prepared.oversample)
+
+    unposed = dataclasses.replace(table, shifts_A=None, rotations=None)
+    images = torch.from_numpy(ImageSource.from_table(unposed).get(np.arange(N)))
+    batch = make_batch(images, unposed, np.arange(N), scale=1.0)
+    found = search_poses(render, batch.images_ht, batch.ctf, SearchSettings(max_shift_px=6, block=512))
+    return table, found
+
+
+def test_rotations_are_found(searched):
+    table, found = searched
+    errors = pose_accuracy(found.rotations.double().numpy(), table.rotations)
+    assert not errors.mirrored and np.allclose(errors.rotation, np.eye(3), atol=0.05)  # the true map: no turn
+    assert errors.median_deg < 4.0 and errors.fraction_within(8.0) >= 0.8, errors.errors_deg
+
+
+def test_shifts_are_found_with_the_tables_sign(searched):
+    table, found = searched
+    true = table.shifts_px_of(np.arange(N))
+    ok = np.abs(found.shifts_px.numpy() - true).max(axis=1) < 0.75
+    assert ok.mean() >= 0.8
+    assert np.median(np.abs(found.shifts_px.numpy() + true)) > 1.0  # the other sign is far off
+
+
+def test_pose_accuracy_sees_through_a_global_turn_and_a_mirror():
+    truth = random_rotations(50, generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    Q = random_rotations(1, generator=torch.Generator().manual_seed(1), dtype=torch.float64).numpy()[0]
+    J = np.diag([1.0, 1.0, -1.0])
+    turned = pose_accuracy(truth @ Q, truth)
+    assert turned.median_deg < 1e-4 and not turned.mirrored and np.allclose(turned.rotation, Q)
+    mirrored = pose_accuracy(J @ truth @ J @ Q, truth)
+    assert mirrored.median_deg < 1e-4 and mirrored.mirrored
+    assert pose_accuracy(truth[::-1], truth).median_deg > 60  # unrelated poses

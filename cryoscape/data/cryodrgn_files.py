@@ -88,7 +88,7 @@ _PICKLE_COLUMNS = ("defocus_u_A", "defocus_v_A", "astig_angle_deg", "voltage_kV"
 
 
 def _ctf_from_array(arr: np.ndarray, source, overrides: CTFOverrides | None, required: bool) -> CTFParams:
-    """CTFParams of a cryoDRGN (N, 9) CTF array (columns 2..8), with the user's overrides."""
+    """CTFParams of a cryoDRGN (N, 9) CTF array (1-based columns 3..9), with the user's overrides."""
     arr = np.asarray(arr, dtype=np.float64)
     row = first_bad_row(arr[:, :2])
     if row is not None:
@@ -109,9 +109,8 @@ def apply_pose_pickle(table: ParticleTable, poses) -> None:
     if len(rot) != len(table):
         raise InputError(f"pose file {poses} has {len(rot)} poses but there are {len(table)} particles")
     check_rotations(rot, f"pose file {poses}")
-    row = None if trans is None else first_bad_row(trans)
-    if row is not None:
-        raise InputError(f"pose file {poses}: the translation of particle {row + 1} is {trans[row]}, not finite")  # type: ignore[index]
+    if trans is not None and (row := first_bad_row(trans)) is not None:
+        raise InputError(f"pose file {poses}: the translation of particle {row + 1} is {trans[row]}, not finite")
     table.rotations = rot
     table.shifts_A = np.zeros((len(rot), 2)) if trans is None else trans * table.box_size * table.apix[:, None]
 

@@ -1,6 +1,6 @@
 """cryoSPARC ``.cs`` particle files <-> :class:`ParticleTable` (pose and shift conventions in
-:mod:`cryoscape.io.cs`; shifts are pixels of ``alignments3D/psize_A`` Å). ``metadata`` keeps every field, vector fields such as
-``alignments3D/pose`` as an object column of 1-D arrays.
+:mod:`cryoscape.io.cs`; shifts are pixels of ``alignments3D/psize_A`` Å). ``metadata`` keeps every
+field, vector fields such as ``alignments3D/pose`` as an object column of 1-D arrays.
 """
 
 from __future__ import annotations

@@ -102,19 +102,8 @@ def load_particles(
     suffix = path.suffix.lower()
     # the file's CTF must be complete only if no pickle replaces it
     file_ctf_required = require_ctf and ctf is None
-    if suffix == ".star":
-        table = load_star(
-            path,
-            datadir,
-            apix,
-            check_stacks,
-            default_box_size,
-            default_apix,
-            ctf_overrides=ctf_overrides,
-            require_ctf=file_ctf_required,
-        )
-    elif suffix == ".cs":
-        table = load_cs(
+    if suffix in (".star", ".cs"):
+        table = (load_star if suffix == ".star" else load_cs)(
             path,
             datadir,
             apix,

@@ -226,6 +226,7 @@ def main() -> int:
     output = args.output or (None if args.quick else ROOT / "benchmarks" / "lazy_loading.md")
 
     command = ".venv/bin/python benchmarks/lazy_loading.py" + "".join(f" {a}" for a in sys.argv[1:])
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         stack = Path(tmp) / "bench.mrcs"
         print(f"writing {args.n} × {args.D}² stack to {stack} ...", flush=True)
@@ -251,6 +252,10 @@ def main() -> int:
             )
             results.append(result)
     text = report(results, args.n, args.D, args.batch, stack_gib, write_s, command)
+    text += (
+        f"\n1-minute load average at the start {load_start:.2f} and the end {os.getloadavg()[0]:.2f} "
+        f"({os.cpu_count()} cores; above that, other work shared the machine).\n"
+    )
     print(text)
     if output is not None:
         output.write_text(text)

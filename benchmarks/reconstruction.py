@@ -17,6 +17,7 @@ memory) is timed too, and reported apart.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,8 @@ from cryoscape.simulate.particles import SimulationConfig, simulate_dataset  # n
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CRYODRGN = Path.home() / "cryodrgn-venv" / "bin" / "cryodrgn"
+THREADS: int | None = None  # --threads: torch's CPU threads in both tools (None: each tool's default)
+DEFAULT_THREADS = "each tool's default (the usable CPUs)"
 SIZES = {"full": {"A": 10_000, "B": 20_000, "C": 10_000}, "quick": {"A": 1_000, "B": 2_000, "C": 100}}
 
 
@@ -55,7 +58,8 @@ def run_ours(folder: Path, truth: np.ndarray, apix: float) -> dict:
     call_s = time.perf_counter() - t0
     out = folder / "cryoscape" / "backproject.mrc"
     out.parent.mkdir()
-    seconds, peak = sh([CRYOSCAPE, "backproject", folder / "particles.star", "-o", out, "-q"])
+    threads = ["--threads", THREADS] if THREADS else []
+    seconds, peak = sh([CRYOSCAPE, "backproject", folder / "particles.star", "-o", out, *threads, "-q"])
     halves = [read_map(out.with_name(f"backproject_half{k}.mrc"))[0] for k in (1, 2)]
     return {
         "seconds": seconds,
@@ -82,7 +86,8 @@ def run_cryodrgn(folder: Path, truth: np.ndarray, apix: float) -> dict:
             folder / "ctf.pkl",
             "-o",
             folder / "cryodrgn",
-        ]
+        ],
+        env={"OMP_NUM_THREADS": str(THREADS)} if THREADS else None,  # torch takes its thread count from it
     )
     volume, _, _ = read_map(folder / "cryodrgn" / "backproject.mrc")
     return {"seconds": seconds, "peak_mb": peak, "fsc": fsc(volume, truth, apix=apix)}
@@ -121,13 +126,26 @@ def main():
     parser.add_argument(
         "--output", default=None, help="report (default benchmarks/reconstruction.md; none with --quick)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch's CPU threads in both tools and the library call (default: each tool's, the usable CPUs)",
+    )
     args = parser.parse_args()
+    global THREADS
+    THREADS = args.threads
+    if THREADS:
+        import torch
+
+        torch.set_num_threads(THREADS)
     sizes = SIZES["quick" if args.quick else "full"]
     output = args.output or (None if args.quick else str(Path(__file__).with_suffix(".md")))
     peer = CRYODRGN.exists() and not args.quick
     peer_note = "not run (--quick)" if args.quick else "not installed beside the project"
     work = Path(tempfile.mkdtemp(prefix="cryoscape_bench_"))
     rows, notes = [], []
+    load_start = os.getloadavg()[0]
     try:
         n = sizes["A"]
         truth, t_sim = simulate(work, "A", 64, 1.5, n_particles=n, seed=1, snr=None)
@@ -161,13 +179,17 @@ def main():
         ours = run_ours(work / "C", truth, 1.0)
         theirs = run_cryodrgn(work / "C", truth, 1.0) if peer else None
         rows += comparison_rows(f"C: SNR 1, {n} particles, D=128, 1 Å/px", n, ours, theirs, peer_note)
+        notes.append(
+            f"1-minute load average at the start {load_start:.2f} and the end {os.getloadavg()[0]:.2f} "
+            f"({os.cpu_count()} cores; above that, other work shared the machine and every time above is slower)."
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = "\n".join(
         [
             "# Simulation + backprojection benchmark",
             "",
-            f"Command: `.venv/bin/python benchmarks/reconstruction.py{' --quick' if args.quick else ''}` "
+            "Command: `.venv/bin/python benchmarks/reconstruction.py" + "".join(f" {a}" for a in sys.argv[1:]) + "` "
             f"(git {git_revision()}, {time.strftime('%Y-%m-%d')}).",
             "Both tools are timed the same way: the wall time of the whole command as a user runs it, with its",
             "defaults (`cryoscape backproject PARTICLES.star -o MAP.mrc`, which memory-maps the images, and",
@@ -176,6 +198,7 @@ def main():
             "run. cryoDRGN runs beside the project from `~/cryodrgn-venv` (see ../shared/tools/README.md). The",
             "first column also gives cryoscape's library call alone (`backproject` on images already in memory).",
             "Both reconstruct with half maps. FSC is the command's full map against the ground-truth map (no mask).",
+            f"torch threads in both tools: {THREADS or DEFAULT_THREADS}.",
             "",
             f"Machine: {machine_description()}",
             "",

@@ -5,7 +5,8 @@ Run:  .venv/bin/python benchmarks/analysis.py                  (everything; writ
       .venv/bin/python benchmarks/analysis.py --stage scale    (100k particles, zdim 8: analyze both)
       .venv/bin/python benchmarks/analysis.py --quick          (smoke test: the adk stage, cryoscape only, on its
                                                                own 300 particles at D=32 trained 1 epoch, without
-                                                               UMAP; prints the report, writes none unless --output)
+                                                               UMAP, one torch thread; prints the report, writes
+                                                               none unless --output)
 
 Input: the runs of `benchmarks/vae.py --stage accuracy` (its --workdir, default
 /tmp/cryoscape-vae-benchmark): cryoscape and cryoDRGN VAEs, 3x256 nets, zdim 8, 5 epochs, trained on
@@ -64,7 +65,7 @@ QUICK = Setup(run="cryoscape_e1", apix=2.8, ksample=4, sketch=20, n_train=40, um
 
 def quick_inputs(vae: Path) -> None:
     """A tiny stand-in for vae.py's runs: 300 particles at D=32, cryoscape's VAE trained 1 epoch."""
-    sh([CRYOSCAPE, *adk_trajectory_args(vae / "train", 300, 32, QUICK.apix, seed=1), "-q"])
+    sh([CRYOSCAPE, *adk_trajectory_args(vae / "train", 300, 32, QUICK.apix, seed=1), *QUICK.extra, "-q"])
     star, run = vae / "train/particles.star", vae / QUICK.run
     sh([CRYOSCAPE, "train-vae", star, "-o", run, "--zdim", 8, "-n", 1, "--in-memory", *QUICK.extra, "-q"])
 

@@ -3,7 +3,8 @@ results). train-vae runs back to back with the old and the new package on the sa
 and device, alternating, and the report compares seconds per epoch and the per-epoch losses.
 
 Run:  .venv/bin/python benchmarks/engine_timing.py --old OLD_TREE [--device cuda] [-n 20000 --epochs 3 --rounds 2]
-      .venv/bin/python benchmarks/engine_timing.py --quick   (smoke: 400 particles, the new code twice; no report)
+      .venv/bin/python benchmarks/engine_timing.py --quick   (smoke: 400 particles, the new code twice, one thread;
+                                                              no report)
 
 OLD_TREE is a folder holding the old ``cryoscape`` package, e.g. from
 ``mkdir old && git archive f33ec7b cryoscape | tar -x -C old``. Data: the README's adenylate-kinase
@@ -63,10 +64,11 @@ def main() -> None:
     try:
         star = work / "sim/particles.star"
         box, apix = (32, 3.0) if args.quick else (64, 1.4)
-        cryoscape(NEW, *adk_trajectory_args(work / "sim", args.n, box, apix), "-q")
+        quick = ["--threads", "1"] if args.quick else []  # one thread: a smoke test robust to a busy machine
+        cryoscape(NEW, *adk_trajectory_args(work / "sim", args.n, box, apix), *quick, "-q")
         train = ["--zdim", "8", "-n", str(args.epochs), "--device", args.device, "--seed", "0", "-q"]
         if args.quick:
-            train += ["--enc-dim", "32", "--dec-dim", "32"]
+            train += ["--enc-dim", "32", "--dec-dim", "32", *quick]
         runs: dict[str, list[list[dict]]] = {"old": [], "new": []}
         latents: dict[str, np.ndarray] = {}
         for r in range(args.rounds):

@@ -122,7 +122,9 @@ def simulate(work: Path, name: str, D: int, apix: float, **kwargs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer particles, no cryoDRGN; print, write no report")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer particles, no cryoDRGN, one thread; print, write no report"
+    )
     parser.add_argument(
         "--output", default=None, help="report (default benchmarks/reconstruction.md; none with --quick)"
     )
@@ -134,7 +136,7 @@ def main():
     )
     args = parser.parse_args()
     global THREADS
-    THREADS = args.threads
+    THREADS = args.threads or (1 if args.quick else None)  # one thread: a smoke test robust to a busy machine
     if THREADS:
         import torch
 

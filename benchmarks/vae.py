@@ -9,7 +9,8 @@ Run:  .venv/bin/python benchmarks/vae.py                 (everything; writes ben
       .venv/bin/python benchmarks/vae.py --stage profile  (where a cryoscape training step spends its time)
       .venv/bin/python benchmarks/vae.py --stage scaling  (cryoscape: 5k/20k/80k particles, D 64/128, lazy)
       .venv/bin/python benchmarks/vae.py --quick          (smoke test: the accuracy and timing stages on 300
-                                                          particles at D=32, cryoscape only; prints the reports)
+                                                          particles at D=32, cryoscape only, one torch thread;
+                                                          prints the reports)
 Stages keep their outputs in --workdir and are skipped when already done, so a stopped run resumes.
 Results go to --workdir/results.json; the Markdown report (--output) is rewritten from it after every
 stage: benchmarks/vae.md, or benchmarks/vae_timing.md for the timing stage.
@@ -103,7 +104,7 @@ TIMING_RUNS = {
 def simulate(folder: Path, n: int, seed: int, box: int = D) -> Path:
     if not (folder / "particles.star").exists():
         apix = APIX * D / box
-        sh([CRYOSCAPE, *adk_trajectory_args(folder, n, box, apix, seed), "--force", "-q"])
+        sh([CRYOSCAPE, *adk_trajectory_args(folder, n, box, apix, seed), *threads(), "--force", "-q"])
     if CRYODRGN and not (folder / "ctf.pkl").exists():
         sh(
             [

@@ -2,7 +2,7 @@
 backprojection, same particles and poses, same run.
 
 Run:  .venv/bin/python benchmarks/voxel.py            (writes benchmarks/voxel.md; about 5 min on 2 cores)
-      .venv/bin/python benchmarks/voxel.py --quick    (2,000 particles, 2 epochs: smoke test, no report)
+      .venv/bin/python benchmarks/voxel.py --quick    (2,000 particles, 2 epochs, one thread: smoke test, no report)
 
 Data: adk_open, D=64, 1.5 Å/px, SNR 0.1, 20,000 particles, CTF with 500 Å astigmatism, shifts up to
 4 px (case B of benchmarks/reconstruction.py). Both maps are scored by FSC against the true map (no
@@ -97,11 +97,17 @@ def report(r: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2,000 particles, 2 epochs; print, write no report")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 particles, 2 epochs, one thread; print, write no report"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="voxel-grid epochs (default 5)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--output", default=str(Path(__file__).with_suffix(".md")))
     args = parser.parse_args()
+    if args.quick:  # one thread: a smoke test robust to a busy machine
+        import torch
+
+        torch.set_num_threads(1)
     work = Path(tempfile.mkdtemp(prefix="cryoscape_voxel_"))
     try:
         result = run(2000 if args.quick else 20_000, 2 if args.quick else args.epochs, args.device, work)

@@ -64,13 +64,15 @@ class SearchSettings:
 
 @dataclass
 class SearchResult:
-    """Best pose per image: ``rotations`` (B, 3, 3), ``shifts_px`` (B, 2) (x, y), ``error`` (B,) at
-    the last level's band limit, ``grid_index`` (B,) at level base_level + levels."""
+    """The ``final`` best poses per image, best first: ``rotations`` (B, final, 3, 3), ``shifts_px``
+    (B, final, 2) (x, y), ``error`` (B, final) at the last level's band limit, ``grid_index``
+    (B, final) at level base_level + levels; ``pixels``: the number of pixels the errors sum over."""
 
     rotations: torch.Tensor
     shifts_px: torch.Tensor
     error: torch.Tensor
     grid_index: torch.Tensor
+    pixels: int
 
 
 def _masked(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -172,8 +174,10 @@ def search_poses(
     ctf: torch.Tensor | None,
     settings: SearchSettings = SearchSettings(),
     dtype: torch.dtype = torch.float32,
+    final: int = 1,
 ) -> SearchResult:
-    """The best pose of each image ``images_ht`` (B, D, D) with CTFs ``ctf`` (B, D, D) or None."""
+    """The ``final`` best poses (distinct rotations) of each image ``images_ht`` (B, D, D) with CTFs
+    ``ctf`` (B, D, D) or None."""
     D = images_ht.shape[-1]
     settings.check(D)
     y = images_ht.to(dtype)
@@ -193,15 +197,16 @@ def search_poses(
             render, y, power(level_mask), ctf, level_mask, rot, centre, level, step, settings, dtype
         )
         level += 1
-        chosen = _distinct_best(index, err, settings.keep if i < settings.levels else 1)
+        chosen = _distinct_best(index, err, settings.keep if i < settings.levels else final)
         rot = torch.gather(index, 1, chosen)
         centre = torch.gather(shifts, 1, chosen[..., None].expand(*chosen.shape, 2))
         err = torch.gather(err, 1, chosen)
-    best = err.argmin(dim=1, keepdim=True)
-    grid_index = torch.gather(rot, 1, best)[:, 0]
+    order = torch.argsort(err, dim=1)[:, :final]
+    grid_index = torch.gather(rot, 1, order)
     return SearchResult(
         rotations=so3_grid_rotations(grid_index.cpu(), level).to(device=y.device, dtype=dtype),
-        shifts_px=torch.gather(centre, 1, best[..., None].expand(-1, 1, 2))[:, 0],
-        error=torch.gather(err, 1, best)[:, 0],
+        shifts_px=torch.gather(centre, 1, order[..., None].expand(*order.shape, 2)),
+        error=torch.gather(err, 1, order),
         grid_index=grid_index,
+        pixels=int(level_mask.sum()),
     )

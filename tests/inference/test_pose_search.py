@@ -38,23 +38,25 @@ def searched(tmp_path_factory):
     unposed = dataclasses.replace(table, shifts_A=None, rotations=None)
     images = torch.from_numpy(ImageSource.from_table(unposed).get(np.arange(N)))
     batch = make_batch(images, unposed, np.arange(N), scale=1.0)
-    found = search_poses(render, batch.images_ht, batch.ctf, SearchSettings(max_shift_px=6, block=512))
-    return table, found
+    settings = SearchSettings(max_shift_px=6, block=512)
+    found = search_poses(render, batch.images_ht, batch.ctf, settings)
+    several = search_poses(render, batch.images_ht[:6], batch.ctf[:6], settings, final=4)
+    return table, found, several
 
 
 def test_rotations_are_found(searched):
-    table, found = searched
-    errors = pose_accuracy(found.rotations.double().numpy(), table.rotations)
+    table, found, _ = searched
+    errors = pose_accuracy(found.rotations[:, 0].double().numpy(), table.rotations)
     assert not errors.mirrored and np.allclose(errors.rotation, np.eye(3), atol=0.05)  # the true map: no turn
     assert errors.median_deg < 4.0 and errors.fraction_within(8.0) >= 0.8, errors.errors_deg
 
 
 def test_shifts_are_found_with_the_tables_sign(searched):
-    table, found = searched
+    table, found, _ = searched
     true = table.shifts_px_of(np.arange(N))
-    ok = np.abs(found.shifts_px.numpy() - true).max(axis=1) < 0.75
+    ok = np.abs(found.shifts_px[:, 0].numpy() - true).max(axis=1) < 0.75
     assert ok.mean() >= 0.8
-    assert np.median(np.abs(found.shifts_px.numpy() + true)) > 1.0  # the other sign is far off
+    assert np.median(np.abs(found.shifts_px[:, 0].numpy() + true)) > 1.0  # the other sign is far off
 
 
 def test_pose_accuracy_sees_through_a_global_turn_and_a_mirror():
@@ -66,3 +68,11 @@ def test_pose_accuracy_sees_through_a_global_turn_and_a_mirror():
     mirrored = pose_accuracy(J @ truth @ J @ Q, truth)
     assert mirrored.median_deg < 1e-4 and mirrored.mirrored
     assert pose_accuracy(truth[::-1], truth).median_deg > 60  # unrelated poses
+
+
+def test_the_final_candidates_are_distinct_and_ordered(searched):
+    _, found, several = searched
+    assert several.rotations.shape == (6, 4, 3, 3) and several.shifts_px.shape == (6, 4, 2)
+    assert bool((several.error[:, 1:] >= several.error[:, :-1]).all())
+    assert all(len(set(row.tolist())) == 4 for row in several.grid_index)
+    assert torch.equal(several.grid_index[:, 0], found.grid_index[:6, 0])  # the best is the same

@@ -65,28 +65,33 @@ def _commit(action: Callable[[], None], discard: Callable[[], None]) -> None:
 
 
 @contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Turn an OSError (not a CryoscapeError) raised inside into one OutputError naming ``path``."""
+    try:
+        yield
+    except CryoscapeError:
+        raise
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {_cause(err)}") from err
+
+
+@contextlib.contextmanager
 def staged_file(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write; on success it replaces ``path`` (now, or at
     the end of the open transaction), on error it is removed. Raises OverwriteError if ``path``
     exists without ``force``, OutputError on a write failure."""
-    try:
+    with _naming(Path(path)):
         path = check_output(path, force)
         fd, name = tempfile.mkstemp(prefix=f".{path.stem}.part-", suffix=path.suffix, dir=path.parent)
-    except OSError as err:
-        if isinstance(err, CryoscapeError):
+        os.close(fd)
+        temp = Path(name)
+        try:
+            yield temp
+            _sync(temp)
+            os.chmod(temp, 0o666 & ~_umask())
+        except BaseException:
+            _unlink(temp)
             raise
-        raise OutputError(f"cannot write {path}: {_cause(err)}") from err
-    os.close(fd)
-    temp = Path(name)
-    try:
-        yield temp
-        _sync(temp)
-        os.chmod(temp, 0o666 & ~_umask())
-    except BaseException as err:
-        _unlink(temp)
-        if isinstance(err, OSError) and not isinstance(err, CryoscapeError):
-            raise OutputError(f"cannot write {path}: {_cause(err)}") from err
-        raise
     _commit(lambda: os.replace(temp, path), lambda: _unlink(temp))
 
 
@@ -100,18 +105,14 @@ def staged_folder(path: str | Path, force: bool = False) -> Iterator[Path]:
         raise OverwriteError(f"{path} is a file, not a folder")
     if path.exists() and any(path.iterdir()) and not force:
         raise OverwriteError(f"{path} exists; use --force to overwrite it")
-    try:
+    with _naming(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {_cause(err)}") from err
-    try:
-        yield staging
-    except BaseException as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, CryoscapeError):
-            raise OutputError(f"cannot write into {path}: {_cause(err)}") from err
-        raise
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
     def replace() -> None:
         if path.exists():

@@ -115,7 +115,9 @@ def _train(
         len(table), t.batch_size, shuffle=True, seed=t.seed * 100_003, rank=group.rank, world_size=group.world_size
     )
     loader = make_dataloader(source, sampler, t.num_workers)
-    output_loader = make_dataloader(source, _output_batches(len(table), group), t.num_workers)
+    output_loader = (
+        make_dataloader(source, _output_batches(len(table), group), t.num_workers) if state.model.output_dims else None
+    )
     d = config.data
     source_note = (f" of {d.particles}" + (f" (rows in {d.ind})" if d.ind else "")) if d.particles else ""
     log.info(
@@ -226,11 +228,12 @@ def _end_epoch_hooks(run: Path, epoch: int, state: RunState, table: ParticleTabl
 
 
 def _particle_outputs(
-    state: RunState, loader: DataLoader, table: ParticleTable, device: torch.device, group: ProcessGroup
+    state: RunState, loader: DataLoader | None, table: ParticleTable, device: torch.device, group: ProcessGroup
 ) -> dict[str, np.ndarray]:
     """The model's per-particle outputs of every particle, each process encoding its share (so that
-    the others do not wait at a barrier while one process encodes the whole data set)."""
-    if not state.model.output_dims:
+    the others do not wait at a barrier while one process encodes the whole data set); none without
+    a ``loader`` (a model without per-particle outputs)."""
+    if loader is None:
         return {}
     outputs = all_particle_outputs(state.model, loader, table, state.config, device)
     return all_reduce_arrays(outputs, device, group)  # each row is non-zero in one process only

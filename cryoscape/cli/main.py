@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write a subset of particles (.star/.cs) by cluster, latent region or index file",
     ),
     "report": ("cryoscape.cli.report", "one self-contained HTML report of a run: interactive latents, losses, maps"),
+    "align": ("cryoscape.cli.align", "superpose a map onto a reference: rotation, shift and hand, with the FSC"),
+    "flip-hand": (
+        "cryoscape.cli.flip_hand",
+        "write the mirror image of a map (the hand of an ab initio map is undetermined)",
+    ),
 }
 
 log = logging.getLogger("cryoscape")

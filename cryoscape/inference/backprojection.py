@@ -33,10 +33,13 @@ from cryoscape.progress import Progress
 
 @dataclass
 class FourierAccumulator:
-    """Running sums of CTF-weighted slices (complex) and of CTF² weights on a D³ centred grid."""
+    """Running sums of CTF-weighted slices (complex) and of CTF² weights on a D³ centred grid. With a
+    point ``group`` (G, 3, 3) (:func:`cryoscape.imaging.symmetry.symmetry_group`) each image is
+    inserted at its G equivalent poses R·g, which makes the map symmetric."""
 
     D: int
     device: torch.device | str = "cpu"
+    group: torch.Tensor | None = None
     data: torch.Tensor = field(init=False)
     weight: torch.Tensor = field(init=False)
     count: int = 0
@@ -48,13 +51,18 @@ class FourierAccumulator:
     def add(self, slices: torch.Tensor, weights: torch.Tensor, rotations: torch.Tensor) -> None:
         if len(slices) == 0:
             return
+        count = len(slices)
+        if self.group is not None:
+            G = len(self.group)
+            rotations = (rotations[:, None] @ self.group.to(rotations)).reshape(-1, 3, 3)
+            slices, weights = slices.repeat_interleave(G, 0), weights.repeat_interleave(G, 0)
         data, weight = insert_central_slices(slices, rotations, self.D, weights, half_plane=True)
         self.data += hermitian_complete(data)
         self.weight += hermitian_complete(weight)
-        self.count += len(slices)
+        self.count += count
 
     def merged(self, other: FourierAccumulator) -> FourierAccumulator:
-        out = FourierAccumulator(self.D, self.device)
+        out = FourierAccumulator(self.D, self.device, self.group)
         out.data, out.weight, out.count = self.data + other.data, self.weight + other.weight, self.count + other.count
         return out
 
@@ -114,8 +122,10 @@ def accumulate(
     use_ctf: bool = True,
     progress: bool = True,
     device: torch.device | str = "cpu",
+    symmetry: np.ndarray | None = None,
 ) -> tuple[FourierAccumulator, FourierAccumulator]:
-    """Backproject every particle into the accumulator of its half (see module docstring)."""
+    """Backproject every particle into the accumulator of its half (see module docstring), at each
+    of its poses equivalent under the point group ``symmetry`` (G, 3, 3) when given."""
     if batch_size < 1:
         raise InputError(f"the batch size must be at least 1, got {batch_size}")
     rotations = table.rotations
@@ -124,7 +134,8 @@ def accumulate(
     if use_ctf and table.ctf is None:
         raise InputError("the particle file has no CTF parameters; pass --ctf, or --no-ctf for CTF-free data")
     D = table.box_size
-    acc = (FourierAccumulator(D, device), FourierAccumulator(D, device))
+    group = None if symmetry is None else torch.from_numpy(np.asarray(symmetry, dtype=np.float32)).to(device)
+    acc = (FourierAccumulator(D, device, group), FourierAccumulator(D, device, group))
     bar = Progress(len(table), "backproject", "images", progress)
     any_signal = False
     for start in range(0, len(table), batch_size):
@@ -158,15 +169,18 @@ def backproject(
     seed: int = 0,
     progress: bool = True,
     device: torch.device | str = "cpu",
+    symmetry: np.ndarray | None = None,
 ) -> Reconstruction:
     """Gold-standard reconstruction: two half maps, their FSC, and the full map, all Wiener-filtered
-    with the SSNR that the half-map FSC implies."""
+    with the SSNR that the half-map FSC implies; symmetric under the point group ``symmetry``
+    (G, 3, 3) when given."""
     if len(table) < 2:
         raise InputError("backprojection needs at least 2 particles (one per half)")
     halves = split_halves(table, seed)
     acc = accumulate(
-        source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress, device=device
-    )
+        source, table, halves, batch_size=batch_size, invert=invert, use_ctf=use_ctf, progress=progress,
+        device=device, symmetry=symmetry,
+    )  # fmt: skip
     apix = float(np.median(table.apix))
     first = fsc(acc[0].reconstruct(), acc[1].reconstruct(), apix=apix)
     ssnr_half = ssnr_from_half_map_fsc(first.fsc, 1)

@@ -52,7 +52,7 @@ def refine_poses_locally(
     for _ in range(rounds + 1):
         turns = axis_angle_to_matrix(a[:, None, None] * axes)  # (B, 7, 3, 3)
         candidates = R[:, None] @ turns  # (B, 7, 3, 3)
-        m = _masked(render(candidates.reshape(-1, 3, 3).to(dtype)).to(dtype), mask).reshape(B, 7, -1)
+        m = render(candidates.reshape(-1, 3, 3).to(dtype), mask).to(dtype).reshape(B, 7, -1)
         cm = c[:, None] * m  # (B, 7, P)
         trial = t[:, None] + b[:, None, None] * offsets  # (B, 9, 2)
         cos, sin = pixels.phases(trial)  # (B, 9, P)

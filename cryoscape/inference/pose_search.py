@@ -15,8 +15,10 @@ best distinct rotations, each with its best translation, and scores their 8 chil
 translation grid of half the spacing and extent around it. The band limit L marches from
 ``l_start`` to ``l_end`` over the levels.
 
-``render(rotations (N, 3, 3)) -> (N, D, D)`` gives the model's Hartley slices (a homogeneous model:
-shared by all images); it is called on blocks of at most ``block`` rotations.
+``render(rotations (N, 3, 3), mask (D, D) bool) -> (N, P)`` gives the model's Hartley slices at the
+P pixels of ``mask`` (a homogeneous model, shared by all images; for a map,
+:class:`~cryoscape.imaging.hartley_slicer.HartleySlicer`); it is called on blocks of at most
+``block`` rotations.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from cryoscape.imaging.grids import fourier_disk_mask, frequency_grid_2d
 from cryoscape.imaging.shifts import flip_frequencies
 from cryoscape.imaging.so3_grid import shift_grid, so3_grid_children, so3_grid_rotations, so3_grid_size
 
-Render = Callable[[torch.Tensor], torch.Tensor]
+Render = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -105,26 +107,27 @@ class _Pixels:
         return cos * y + sin * yf, cos * yf - sin * y
 
 
-def _base_level(render: Render, y: torch.Tensor, c2: torch.Tensor, ctf, mask, s: SearchSettings, dtype):
-    """Errors of every (base rotation, base translation): the ``keep`` best rotations per image
-    with their best translations: (indices (B, keep), shifts (B, keep, 2), errors (B, keep))."""
+def _base_level(render: Render, y: torch.Tensor, c2: torch.Tensor, ctf, mask, s: SearchSettings, dtype, base):
+    """Errors of every (base rotation in ``base`` (R,) grid indices, base translation): the ``keep``
+    best rotations per image with their best translations: (grid indices (B, keep), shifts (B, keep,
+    2), errors (B, keep))."""
     B, device = len(y), y.device
     shifts = shift_grid(s.max_shift_px, s.n_shifts).to(device=device, dtype=dtype)  # (T, 2)
     pixels = _Pixels(y, mask)
     cos, sin = pixels.phases(shifts)  # (T, P)
     c = _masked(ctf, mask) if ctf is not None else 1.0
     cy = cos * (pixels.y * c)[:, None] + sin * (pixels.y_flipped * c)[:, None]  # (B, T, P): c · translated y
-    n_rot = so3_grid_size(s.base_level)
+    n_rot = len(base)
     best_err = torch.full((B, n_rot), float("inf"), device=device, dtype=dtype)
     best_t = torch.zeros((B, n_rot), dtype=torch.long, device=device)
     for start in range(0, n_rot, s.block):
-        index = torch.arange(start, min(start + s.block, n_rot))
+        index = base[start : start + s.block]
         rotations = so3_grid_rotations(index, s.base_level).to(device=device, dtype=dtype)
-        m = _masked(render(rotations).to(dtype), mask)  # (R, P)
+        m = render(rotations, mask).to(dtype)  # (R, P)
         err = -torch.einsum("btp,rp->btr", cy, m) + 0.5 * (c2 @ (m * m).T)[:, None, :]  # (B, T, R)
         best_err[:, start : start + len(index)], best_t[:, start : start + len(index)] = err.min(dim=1)
-    err, rot = torch.topk(best_err, min(s.keep, n_rot), dim=1, largest=False)
-    return rot, shifts[torch.gather(best_t, 1, rot)], err
+    err, pos = torch.topk(best_err, min(s.keep, n_rot), dim=1, largest=False)
+    return base.to(device)[pos], shifts[torch.gather(best_t, 1, pos)], err
 
 
 def _distinct_best(index: torch.Tensor, err: torch.Tensor, keep: int) -> torch.Tensor:
@@ -155,7 +158,7 @@ def _refine(render, y, c2, ctf, mask, rot, centre, level: int, step: float, s: S
     slices = []
     flat = so3_grid_rotations(children.reshape(-1).cpu(), level + 1).to(device=device, dtype=dtype)
     for start in range(0, len(flat), s.block):
-        slices.append(_masked(render(flat[start : start + s.block]).to(dtype), mask))
+        slices.append(render(flat[start : start + s.block], mask).to(dtype))
     m = torch.cat(slices).reshape(B, K, 8, -1)  # (B, K, 8, P)
     cm = c * m  # (B, K, 8, P)
     overlap = torch.einsum("tp,bkcp->bktc", cos, u[:, :, None] * cm) + torch.einsum(
@@ -175,9 +178,11 @@ def search_poses(
     settings: SearchSettings = SearchSettings(),
     dtype: torch.dtype = torch.float32,
     final: int = 1,
+    base: torch.Tensor | None = None,
 ) -> SearchResult:
     """The ``final`` best poses (distinct rotations) of each image ``images_ht`` (B, D, D) with CTFs
-    ``ctf`` (B, D, D) or None."""
+    ``ctf`` (B, D, D) or None. ``base``: the base-level grid indices to score (default all; a
+    symmetric model needs only its asymmetric unit's)."""
     D = images_ht.shape[-1]
     settings.check(D)
     y = images_ht.to(dtype)
@@ -188,7 +193,9 @@ def search_poses(
     def power(mask):
         return _masked(ctf * ctf, mask) if ctf is not None else torch.ones(len(y), int(mask.sum()), device=y.device)
 
-    rot, centre, err = _base_level(render, y, power(level_mask), ctf, level_mask, settings, dtype)
+    if base is None:
+        base = torch.arange(so3_grid_size(settings.base_level))
+    rot, centre, err = _base_level(render, y, power(level_mask), ctf, level_mask, settings, dtype, base)
     level = settings.base_level
     for i in range(1, settings.levels + 1):
         step /= 2

@@ -12,7 +12,7 @@ from cryoscape.analysis.pose_accuracy import pose_accuracy
 from cryoscape.cli.main import main
 from cryoscape.data.images import ImageSource
 from cryoscape.data.particle_io import load_particles
-from cryoscape.inference.abinit_stochastic import map_renderer
+from cryoscape.imaging.hartley_slicer import HartleySlicer
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.local_search import refine_poses_locally
 from cryoscape.inference.pose_search import SearchSettings, search_poses
@@ -32,7 +32,7 @@ def exact(tmp_path_factory):
     unposed = dataclasses.replace(table, shifts_A=None, rotations=None)
     index = np.arange(N)
     batch = make_batch(torch.from_numpy(ImageSource.from_table(unposed).get(index)), unposed, index, scale=1.0)
-    render = map_renderer(torch.from_numpy(volume.copy()))
+    render = HartleySlicer(torch.from_numpy(volume.copy()))
     found = search_poses(render, batch.images_ht, batch.ctf, SETTINGS)
     rotations, shifts = found.rotations[:, 0].double(), found.shifts_px[:, 0].double()
     refined = refine_poses_locally(render, batch.images_ht, batch.ctf, rotations, shifts, 15, 2.0, 0.25, rounds=8)

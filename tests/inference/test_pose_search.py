@@ -12,9 +12,8 @@ from cryoscape.analysis.pose_accuracy import pose_accuracy
 from cryoscape.cli.main import main
 from cryoscape.data.images import ImageSource
 from cryoscape.data.particle_io import load_particles
-from cryoscape.imaging.forward import prepare_volume
+from cryoscape.imaging.hartley_slicer import HartleySlicer
 from cryoscape.imaging.rotations import random_rotations
-from cryoscape.imaging.slicing import extract_central_slices
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.pose_search import SearchSettings, search_poses
 from cryoscape.io.mrc import read_map
@@ -29,12 +28,7 @@ def searched(tmp_path_factory):
     assert main([*args, "--max-shift", "4", "--seed", "3", "-q"]) == 0
     table = load_particles(out / "particles.star")
     volume, _, _ = read_map(out / "gt/00_adk_open.mrc")
-    prepared = prepare_volume(torch.from_numpy(volume.copy()))
-    hartley = prepared.volume_ft.real - prepared.volume_ft.imag
-
-    def render(rotations):
-        return extract_central_slices(hartley, rotations, prepared.oversample)
-
+    render = HartleySlicer(torch.from_numpy(volume.copy()))
     unposed = dataclasses.replace(table, shifts_A=None, rotations=None)
     images = torch.from_numpy(ImageSource.from_table(unposed).get(np.arange(N)))
     batch = make_batch(images, unposed, np.arange(N), scale=1.0)

@@ -32,6 +32,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preprocess": ("cryoscape.cli.preprocess", "select, invert and normalize particles into a new stack"),
     "export-cryodrgn": ("cryoscape.cli.export_cryodrgn", "write cryoDRGN poses.pkl and ctf.pkl from a .star or .cs"),
     "train-nn": ("cryoscape.cli.train_nn", "homogeneous neural-field reconstruction with known poses"),
+    "abinit-homo": (
+        "cryoscape.cli.abinit_homo",
+        "homogeneous reconstruction without poses (ab initio): a map and every particle's pose",
+    ),
+    "abinit-het": (
+        "cryoscape.cli.abinit_het",
+        "heterogeneous reconstruction without poses: consensus ab initio, then the VAE refining the poses",
+    ),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
     "eval-images": ("cryoscape.cli.eval_images", "encode particles with a trained VAE: latent means and variances"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),

@@ -64,3 +64,14 @@ def test_engine_timing_benchmark_quick():
     text = _run("engine_timing.py")
     differences = [float(d) for d in re.findall(r"\| \d+ \| [\d.e+-]+ \| [\d.e+-]+ \| ([\d.e+-]+) \|", text)]
     assert len(differences) == 2 and max(differences) == 0.0, text
+
+
+def test_abinit_peer_benchmark_quick():
+    text = _run("abinit_peer.py")
+    assert "| cryoDRGN 4.3.1 `abinit` (HPS epochs) | float32 | not run (--quick) |" in text, text
+    searches = re.findall(
+        r"\| cryoscape `search_poses`, levels=\d [^|]*\| float32 \| 16 \| [\d.]+ \| ([\d.]+) \| - \| ([\d.]+)°", text
+    )
+    assert len(searches) == 2 and all(float(rate) > 0 for rate, _ in searches), text
+    assert all(float(error) < 6.0 for _, error in searches), text  # the true map: within a few grid steps
+    assert "cryoscape `abinit-homo` on" in text, text  # run, or its failure reported

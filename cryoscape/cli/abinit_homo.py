@@ -9,10 +9,11 @@ Any poses in PARTICLES are ignored, unless --init-poses asks to refine them. The
      run, and a warning says so (see --invert);
   3. searches every particle against that map (15° grid refined 3 times, to 1.9°; shifts within
      ±--max-shift px);
-  4. refines every pose locally against its half's gold-standard map, --refine-rounds times, below
-     the grid spacing, over the band the half-map FSC supports;
-  5. reconstructs the map at the final poses (gold standard, Wiener-filtered).
-With --symmetry, steps 1 and 3 search only the group's asymmetric unit and every map is made
+  4. searches each half's particles again, against its own gold-standard half map (--search-rounds);
+  5. refines every pose locally against its half's map, --refine-rounds times, below the grid
+     spacing, over the band the half-map FSC supports;
+  6. reconstructs the map at the final poses (gold standard, Wiener-filtered).
+With --symmetry, steps 1, 3 and 4 search only the group's asymmetric unit and every map is made
 symmetric (each particle inserted at its equivalent poses).
 
 Writes the folder RUN, all of it or nothing: map.mrc, map_half1.mrc, map_half2.mrc, fsc.png

@@ -24,7 +24,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--restarts", type=int, default=3, help="independent starts of step 1 (default 3)")
     group.add_argument("--iterations", type=int, default=60, help="steps of each start (default 60)")
     group.add_argument("--minibatch", type=int, default=100, help="particles searched per step (default 100)")
-    group.add_argument("--refine-rounds", type=int, default=3, help="rounds of local refinement (default 3)")
+    group.add_argument("--search-rounds", type=int, default=1, help="global searches against the half maps (default 1)")
+    group.add_argument("--refine-rounds", type=int, default=6, help="rounds of local refinement (default 6)")
     group.add_argument("--search-batch", type=int, default=128, help="images searched at a time (default 128)")
 
 
@@ -45,8 +46,9 @@ def run_consensus(args: argparse.Namespace, table, out: Path, progress: bool):
         raise InputError(f"--init-poses: {args.particles} has no poses")
     D = table.box_size
     shift = D / 8 if args.max_shift is None else args.max_shift
-    settings = AbinitSettings(restarts=args.restarts, refine_rounds=args.refine_rounds, batch_size=args.search_batch,
-                              seed=args.seed, symmetry=args.symmetry)  # fmt: skip
+    settings = AbinitSettings(restarts=args.restarts, search_rounds=args.search_rounds,
+                              refine_rounds=args.refine_rounds, batch_size=args.search_batch, seed=args.seed,
+                              symmetry=args.symmetry)  # fmt: skip
     settings = replace(
         settings,
         stage1=replace(settings.stage1, iterations=args.iterations, minibatch=args.minibatch,

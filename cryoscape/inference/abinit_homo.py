@@ -51,7 +51,11 @@ from cryoscape.inference.abinit_stochastic import (
     StochasticStage,
     asymmetric_unit_indices,
 )
-from cryoscape.inference.backprojection import Reconstruction, backproject, split_halves
+from cryoscape.inference.backprojection import (
+    Reconstruction,
+    backproject,
+    split_halves,
+)
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.local_search import refine_poses_locally
 from cryoscape.inference.pose_search import SearchSettings, search_poses
@@ -72,8 +76,8 @@ class AbinitSettings:
     probe: int = 500
     search: SearchSettings = SearchSettings(base_level=2, levels=3, keep=8)
     search_rounds: int = 1
-    refine_rounds: int = 3
-    refine_steps: int = 4
+    refine_rounds: int = 6
+    refine_steps: int = 6
     batch_size: int = 128
     seed: int = 1
     symmetry: str = "C1"
@@ -171,7 +175,9 @@ class _Run:
 
     def stochastic(self) -> np.ndarray:
         s, best, best_score = self.s, np.zeros(0), math.inf
-        probe = np.sort(np.random.default_rng([s.seed, 7]).choice(len(self.table), s.probe, replace=False))
+        probe = np.sort(
+            np.random.default_rng([s.seed, 7]).choice(len(self.table), min(s.probe, len(self.table)), replace=False)
+        )
         probe_search = replace(s.stage1.search, l_end=min(s.stage1.l_end, self.table.box_size // 2 - 1))
         for r in range(s.restarts):
             stage = StochasticStage(self.source, self.table, s.stage1, [s.seed, r, 1], self.invert, self.group)
@@ -265,11 +271,9 @@ def abinit_homo(
     for _ in range(0 if init_poses else settings.search_rounds):
         run.search_halves(reconstruction, halves)
         reconstruction = run.reconstruct()
-    step_deg, step_px = settings.grid_spacing_deg() / 2, 0.5
     for _ in range(settings.refine_rounds):
-        run.refine(reconstruction, step_deg, step_px, halves)
+        run.refine(reconstruction, settings.grid_spacing_deg() / 2, 0.5, halves)
         reconstruction = run.reconstruct()
-        step_deg, step_px = step_deg / 2, step_px / 2
     apix = np.asarray(table.apix, dtype=np.float64)[:, None]
     posed = replace(table, rotations=run.rotations, shifts_A=run.shifts_px * apix)
     return AbinitResult(posed, reconstruction, run.rows, run.invert != invert)

@@ -10,7 +10,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     """The pose-search schedule's options (see cryoscape.inference.abinit_homo)."""
     group = parser.add_argument_group("pose search")
     group.add_argument(
-        "--init-poses", action="store_true", help="start from the poses in PARTICLES: skip steps 1-3, refine them"
+        "--init-poses",
+        action="store_true",
+        help="start from the poses in PARTICLES: skip the searches (steps 1-4), only refine them",
     )
     group.add_argument(
         "--max-shift", type=float, default=None, metavar="PX", help="shifts searched within ±PX pixels (default D/8)"

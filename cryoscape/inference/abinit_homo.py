@@ -252,7 +252,7 @@ def abinit_homo(
     init_poses: bool = False,
 ) -> AbinitResult:
     """Reconstruct ``table``'s particles without poses (their poses ignored; with ``init_poses``,
-    steps 1-3 are skipped and the table's poses refined); uses the CTF when the table has one;
+    steps 1-4 are skipped and the table's poses refined); uses the CTF when the table has one;
     ``invert`` negates the images (dark particles on a light background)."""
     settings.check(len(table), table.box_size)
     run = _Run(source, table, settings, invert, progress)

@@ -75,3 +75,12 @@ def test_abinit_peer_benchmark_quick():
     assert len(searches) == 2 and all(float(rate) > 0 for rate, _ in searches), text
     assert all(float(error) < 6.0 for _, error in searches), text  # the true map: within a few grid steps
     assert "cryoscape `abinit-homo` on" in text, text  # run, or its failure reported
+
+
+def test_abinit_benchmark_quick():
+    text = _run("abinit.py")
+    median = float(re.search(r"median rotation error \(after global rotation and hand\) \| ([\d.]+)°", text).group(1))
+    assert median < 10, text  # 600 particles at D=32: ab initio works (random poses: ~100°)
+    rates = re.findall(r"\| 32 \| 8 \| 3 \| 1.88° \| 64 \| ([\d.]+) \|", text)
+    assert len(rates) == 1 and float(rates[0]) > 0, text
+    assert text.count("| abinit-het | found (no poses given) |") == 1, text

@@ -13,6 +13,9 @@ import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
+# a few seconds of ab initio: it only has to run here (its accuracy is tests/inference/test_abinit_homo.py's)
+_QUICK_SEARCH = "--restarts 1 --iterations 4 --minibatch 50 --search-rounds 0 --refine-rounds 1 "
+
 # (text in the README, what the default run uses instead)
 SCALED_DOWN = [
     ("-o sim -n 10000 ", "-o sim -n 1000 "),
@@ -20,6 +23,9 @@ SCALED_DOWN = [
     ("--sketch-size 100 --states 4 --n-train 200", "--sketch-size 16 --states 4 --n-train 16"),
     ("-o open -n 5000 ", "-o open -n 1000 "),
     ("-o open/nn -n 5 ", "-o open/nn -n 1 "),
+    ("-o unposed -n 8000 ", "-o unposed -n 300 "),
+    ("-o unposed/abinit ", "-o unposed/abinit " + _QUICK_SEARCH),
+    ("-o sim/abinit_het --zdim 8 -n 5 ", "-o sim/abinit_het --zdim 8 -n 1 " + _QUICK_SEARCH),
 ]
 
 
@@ -60,6 +66,10 @@ def _run(tmp_path: Path, scaled: bool) -> None:
         "vae/report.html",
         "open/map.mrc",
         "open/nn/maps/vol_000.mrc",
+        "unposed/abinit/map.mrc",
+        "unposed/again.mrc",
+        "sim/abinit_het/z.npy",
+        "sim/abinit_het/analysis/summary.txt",
     ):
         assert (tmp_path / made).exists(), made
     z = np.load(tmp_path / "vae/z.npy")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cryoscape.errors import InputError
+from cryoscape.imaging.rotations import geodesic_angle_deg
 
 _MIRROR = np.diag([1.0, 1.0, -1.0])
 
@@ -56,13 +57,6 @@ class PoseError:
             out["translation2_A2_mean"] = float(np.mean(self.translation2_A2))
             out["translation2_A2_median"] = float(np.median(self.translation2_A2))
         return out
-
-
-def geodesic_angle_deg(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
-    """Angle (degrees) of the rotation taking each R_a to R_b, shape (N,)."""
-    # ||A - B||_F = 2√2 sin(θ/2): accurate for small angles, unlike arccos of the trace
-    chord = np.sqrt(np.sum((np.asarray(rot_a) - np.asarray(rot_b)) ** 2, axis=(-2, -1)))
-    return np.degrees(2.0 * np.arcsin(np.clip(chord / (2.0 * np.sqrt(2.0)), 0.0, 1.0)))
 
 
 def align_rotations(true_rot: np.ndarray, est_rot: np.ndarray, consider_mirror: bool = True) -> tuple[np.ndarray, bool]:

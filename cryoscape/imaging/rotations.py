@@ -173,3 +173,10 @@ def random_rotations(
         raise InputError(f"number of rotations must be a non-negative integer, got {n}")
     q = torch.randn(int(n), 4, generator=generator, dtype=torch.float64)
     return quaternion_to_matrix(q).to(dtype)
+
+
+def geodesic_angle_deg(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
+    """Angle (degrees) of the rotation taking each R_a to R_b, shape (N,)."""
+    # ||A - B||_F = 2√2 sin(θ/2): accurate for small angles, unlike arccos of the trace
+    chord = np.sqrt(np.sum((np.asarray(rot_a) - np.asarray(rot_b)) ** 2, axis=(-2, -1)))
+    return np.degrees(2.0 * np.arcsin(np.clip(chord / (2.0 * np.sqrt(2.0)), 0.0, 1.0)))

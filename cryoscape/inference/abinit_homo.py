@@ -45,6 +45,7 @@ from cryoscape.errors import InputError
 from cryoscape.imaging.filters import lowpass_volume
 from cryoscape.imaging.grids import fourier_disk_mask
 from cryoscape.imaging.hartley_slicer import HartleySlicer
+from cryoscape.imaging.rotations import geodesic_angle_deg
 from cryoscape.imaging.symmetry import symmetry_group
 from cryoscape.inference.abinit_stochastic import (
     StochasticSettings,
@@ -112,11 +113,6 @@ class AbinitResult:
     inverted: bool = False
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    cos = (np.einsum("nij,nij->n", a, b) - 1) / 2
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
 class _Run:
     def __init__(self, source, table: ParticleTable, settings: AbinitSettings, invert: bool, progress: bool):
         self.source, self.s, self.invert, self.progress = source, settings, invert, progress
@@ -140,7 +136,7 @@ class _Run:
             for start in range(0, len(index), self.s.batch_size):
                 part = index[start : start + self.s.batch_size]
                 images = torch.from_numpy(self.source.get(part))
-                yield part, make_batch(-images if self.invert else images, self.table, part, 1.0,
+                yield part, make_batch(images, self.table, part, 1.0, invert=self.invert,
                                        use_ctf=self.table.ctf is not None)  # fmt: skip
                 bar.update(len(part))
 
@@ -205,14 +201,18 @@ class _Run:
         )
         return -volume
 
+    def posed(self, table: ParticleTable) -> ParticleTable:
+        """``table`` with the current poses (copies; shifts converted to Å)."""
+        apix = np.asarray(table.apix, dtype=np.float64)[:, None]
+        return replace(table, rotations=self.rotations.copy(), shifts_A=self.shifts_px * apix)
+
     def reconstruct(self) -> Reconstruction:
-        apix = np.asarray(self.table.apix, dtype=np.float64)[:, None]
-        posed = replace(self.table, rotations=self.rotations.copy(), shifts_A=self.shifts_px * apix)
-        return backproject(self.source, posed, invert=self.invert, use_ctf=self.table.ctf is not None,
+        return backproject(self.source, self.posed(self.table), invert=self.invert, use_ctf=self.table.ctf is not None,
                            seed=self.s.seed, progress=self.progress, symmetry=self.group)  # fmt: skip
 
     def refine(self, reconstruction: Reconstruction, step_deg: float, step_px: float, halves: np.ndarray) -> None:
         D, band = self.table.box_size, self.band(reconstruction)
+        pixels = int(fourier_disk_mask(D, None, band).sum())
         before_r, before_t = self.rotations.copy(), self.shifts_px.copy()
         total = 0.0
         for h in (0, 1):
@@ -223,12 +223,12 @@ class _Run:
                     torch.from_numpy(self.shifts_px[part]), band, step_deg, step_px, self.s.refine_steps,
                 )  # fmt: skip
                 self.rotations[part], self.shifts_px[part] = R.numpy(), t.numpy()
-                total += float(err.sum()) / int(fourier_disk_mask(D, None, band).sum())
+                total += float(err.sum()) / pixels
         self.row("refine", band, total / len(halves), **self.changes(before_r, before_t))
 
     def changes(self, rotations: np.ndarray, shifts_px: np.ndarray) -> dict[str, float]:
         return {
-            "median_rotation_change_deg": float(np.median(_angle_deg(self.rotations, rotations))),
+            "median_rotation_change_deg": float(np.median(geodesic_angle_deg(self.rotations, rotations))),
             "median_shift_change_px": float(np.median(np.linalg.norm(self.shifts_px - shifts_px, axis=1))),
         }
 
@@ -274,6 +274,4 @@ def abinit_homo(
     for _ in range(settings.refine_rounds):
         run.refine(reconstruction, settings.grid_spacing_deg() / 2, 0.5, halves)
         reconstruction = run.reconstruct()
-    apix = np.asarray(table.apix, dtype=np.float64)[:, None]
-    posed = replace(table, rotations=run.rotations, shifts_A=run.shifts_px * apix)
-    return AbinitResult(posed, reconstruction, run.rows, run.invert != invert)
+    return AbinitResult(run.posed(table), reconstruction, run.rows, run.invert != invert)

@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heterogeneous reconstruction without poses: consensus ab initio, then the VAE refining the poses",
     ),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
+    "train-gmm": (
+        "cryoscape.cli.train_gmm",
+        "Gaussian beads from a map or an atomic model, moved per particle (e2gmm, cryoSPHERE, cryofold)",
+    ),
     "eval-images": ("cryoscape.cli.eval_images", "encode particles with a trained VAE: latent means and variances"),
     "eval-vol": ("cryoscape.cli.eval_vol", "generate maps from a trained run"),
     "analyze": ("cryoscape.cli.analyze", "latent space of a VAE run: PCA, UMAP, k-means maps, PC traversals, plots"),

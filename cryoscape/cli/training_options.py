@@ -163,9 +163,11 @@ def _refuse_options_it_ignores(args: argparse.Namespace, settings) -> None:
             raise InputError(f"{option} does not apply to --model {settings.option}")
 
 
-def run_training(args: argparse.Namespace, command: str) -> int:
+def run_training(args: argparse.Namespace, command: str, prepare=None) -> int:
     """Check the run folder, read the particles, train the family ``args`` names (in this process or
-    as one of torchrun's)."""
+    as one of torchrun's). ``prepare(args, table, source)``, when given, runs once the particles are
+    read and before the model settings are taken from ``args``: it may set settings that depend on
+    the data (e.g. a bead model's start beads)."""
     import logging
     from pathlib import Path
 
@@ -180,7 +182,6 @@ def run_training(args: argparse.Namespace, command: str) -> int:
     families = families_of(command)
     settings = families[args.model] if len(families) > 1 else next(iter(families.values()))
     _refuse_options_it_ignores(args, settings)
-    model = settings.from_values(vars(args))
     run = Path(args.outdir)
     if args.load and not (run / "config.json").exists():
         raise InputError(f"--load latest: {run} is not a run folder (no config.json)")
@@ -222,6 +223,9 @@ def run_training(args: argparse.Namespace, command: str) -> int:
 
             table = table.subset(read_selection(args.ind, len(table)))
         source = ImageSource.from_table(table, lazy=not args.in_memory)
+        if prepare is not None:
+            prepare(args, table, source)
+        model = settings.from_values(vars(args))
         train(
             source,
             table,

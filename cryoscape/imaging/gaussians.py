@@ -76,7 +76,7 @@ def bead_volume(
     4e-4 of its peak); voxels outside the box are dropped. Differentiable in every input."""
     D = check_box_size(D)
     _check_beads(centers, masses, sigmas)
-    radius = math.ceil(4 * float(sigmas.max()))
+    radius = math.ceil(4 * float(sigmas.detach().max()))
     offsets = torch.arange(-radius, radius + 1, device=centers.device)  # (K,)
     u = centers + D // 2  # (M, 3) fractional voxel index (x, y, z)
     vox = torch.round(u.detach()).long()[:, :, None] + offsets  # (M, 3, K)

@@ -146,3 +146,36 @@ def read_atomic_model(path: str | Path, remove_water: bool = True, remove_hydrog
             + (" (after removing waters/hydrogens)" if remove_water or remove_hydrogens else "")
         )
     return models
+
+
+def write_moved_models(template: str | Path, coords_A: list[np.ndarray], path: str | Path) -> None:
+    """Write the first model of the file ``template`` with its atoms moved to each ``coords_A``
+    (N, 3) Å, in the atom order of :func:`read_atomic_model` (waters removed, hydrogens kept): one
+    MODEL per array, same residues, names and chains. PDB, or mmCIF for a ``.cif`` ``path``."""
+    import gemmi
+
+    structure = gemmi.read_structure(str(check_input(template, "atomic model")))
+    structure.remove_alternative_conformations()
+    structure.remove_waters()
+    first = structure[0]
+    while len(structure) > 1:
+        del structure[1]
+    atoms = [atom for chain in first for residue in chain for atom in residue]
+    frames = []
+    for i, xyz in enumerate(coords_A, start=1):
+        xyz = np.asarray(xyz, dtype=np.float64)
+        if xyz.shape != (len(atoms), 3):
+            raise InputError(f"{len(atoms)} atoms in {template}, but coordinates for {xyz.shape[0]}")
+        frame = first.clone()
+        frame.num = i
+        for atom, (x, y, z) in zip([a for c in frame for r in c for a in r], xyz):
+            atom.pos = gemmi.Position(x, y, z)
+        frames.append(frame)
+    del structure[0]
+    for frame in frames:
+        structure.add_model(frame)
+    structure.setup_entities()
+    if str(path).endswith(".cif"):
+        structure.make_mmcif_document().write_file(str(path))
+    else:
+        structure.write_pdb(str(path))

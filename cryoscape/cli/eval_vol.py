@@ -1,15 +1,19 @@
-"""Generate maps from a trained run (train-nn or train-vae).
+"""Generate maps from a trained run (train-nn, train-vae or train-mix).
 
 A run without a latent (train-nn) gives one map. A run with one (train-vae) gives one map per latent value:
 -z (one value), --zfile (one value per row, whitespace-separated), or --z-start/--z-end with -n
 (evenly spaced points on the line between them). Maps are written as DIR/vol_000.mrc,
 DIR/vol_001.mrc, ... (in the order of the latent values) at the data's pixel size (or the larger
 one after --downsample), in the units of the input images; DIR/z_values.txt lists the latents used.
+A mixture run (train-mix) needs --class C: class C's map, with a latent (--zdim > 0) at the latent
+values given or, when none is given, at the median latent of the class's particles (RUN/z.npy of
+the particles whose RUN/class.npy is C).
 
 Examples:
   cryoscape eval-vol sim/nn -o sim/nn/maps
   cryoscape eval-vol sim/vae --zfile centres.txt -o sim/vae/maps
   cryoscape eval-vol sim/vae --z-start -2 0 --z-end 2 0 -n 10 -o sim/vae/traversal
+  cryoscape eval-vol sim/mix --class 2 -o sim/mix/class2
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from cryoscape.cli.options import parse_epoch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run folder written by train-nn or train-vae")
+    parser.add_argument("run", metavar="RUN", help="run folder written by train-nn, train-vae or train-mix")
     parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder for the maps")
     parser.add_argument(
         "--epoch", type=parse_epoch, default="latest", help="which checkpoint: an epoch number or latest (default)"
@@ -30,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--z-start", type=float, nargs="+", default=None, metavar="Z", help="first latent of a line")
     parser.add_argument("--z-end", type=float, nargs="+", default=None, metavar="Z", help="last latent of a line")
     parser.add_argument("-n", type=int, default=10, help="number of maps from --z-start to --z-end (default 10)")
+    parser.add_argument(
+        "--class", dest="class_", type=int, default=None, metavar="C", help="a mixture run's class (0-based)"
+    )
     parser.add_argument(
         "--downsample",
         type=int,
@@ -53,7 +60,6 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from cryoscape.analysis.bead_models import has_atomic_model, write_atomic_models
     from cryoscape.imaging.fft import downsample_volume
     from cryoscape.imaging.filters import lowpass_volume
     from cryoscape.inference.device import resolve_device
@@ -64,7 +70,8 @@ def main(args: argparse.Namespace) -> int:
 
     log = logging.getLogger("cryoscape")
     model, config, chosen = load_model(args.run, args.epoch)
-    latents = _latents(args, config)
+    model, latents = _class_model(args, model, config) if model.n_classes or args.class_ is not None else (model, None)
+    latents = latents or _latents(args, config)
     outdir = Path(args.outdir)
     paths = [check_output(outdir / f"vol_{i:03d}.mrc", args.force) for i in range(len(latents))]
     model = model.to(resolve_device(args.device))
@@ -79,11 +86,6 @@ def main(args: argparse.Namespace) -> int:
         if args.flip:
             values = np.ascontiguousarray(values[::-1])
         write_map(path, values, apix, force=args.force)
-    if has_atomic_model(config):
-        models = write_atomic_models(model, config, np.stack(latents), outdir, args.force)
-        log.info(
-            "wrote %d atomic model(s) %s .. %s (the start model's atoms moved)", len(models), models[0], models[-1].name
-        )
     if config.zdim:
         with staged_file(outdir / "z_values.txt", force=True) as staged:
             np.savetxt(staged, np.stack(latents), fmt="%.6g")
@@ -143,3 +145,29 @@ def _latents(args: argparse.Namespace, config) -> list:
     if not np.isfinite(z).all():
         raise InputError("latent values must be finite numbers")
     return list(z)
+
+
+def _class_model(args: argparse.Namespace, model, config):
+    """(class C's volume model, [its particles' median latent] when no latent is given, else None)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from cryoscape.errors import InputError
+
+    if args.class_ is None:
+        raise InputError(f"{args.run} is a {config.kind} run of {model.n_classes} classes: choose one with --class C")
+    if not model.n_classes:
+        raise InputError(f"{args.run} is a {config.kind} run without classes; --class needs a train-mix run")
+    if not 0 <= args.class_ < model.n_classes:
+        raise InputError(f"--class {args.class_} is beyond this run's classes 0..{model.n_classes - 1}")
+    head = model.class_model(args.class_)
+    if not config.zdim or any(v is not None for v in (args.z, args.zfile, args.z_start)):
+        return head, None
+    labels_path, z_path = Path(args.run) / "class.npy", Path(args.run) / "z.npy"
+    if not (labels_path.exists() and z_path.exists()):
+        raise InputError(f"{args.run} has no class.npy and z.npy for the median latent: give -z or --zfile")
+    mine = np.load(z_path)[np.load(labels_path) == args.class_]
+    if not len(mine):
+        raise InputError(f"no particle of {args.run} is in class {args.class_}: give -z or --zfile")
+    return head, [np.median(mine, axis=0).astype(np.float32)]

@@ -13,7 +13,8 @@ gradients).
 Run folder: ``config.json`` (:mod:`cryoscape.inference.run_config`), ``run.log``, ``weights.N.pt``
 after every epoch (written last and atomically: it marks the epoch complete), ``log.csv`` and
 ``loss.png``, the model's per-particle outputs NAME.N.npy / NAME.npy (e.g. the VAE's ``z`` and
-``z_var``, (n, zdim), input order), and the hooks' files (``refined_particles.star``). The folder is
+``z_var``, (n, zdim), input order; after the model's ``end_epoch``, which may update the model from
+them and add outputs, e.g. a mixture's ``class``), and the hooks' files (``refined_particles.star``). The folder is
 locked while a training writes it; a new run that fails before its first complete epoch removes
 what it wrote, so that the same command can be run again.
 """
@@ -188,7 +189,7 @@ def _train(
             }
         )
         hook_files, ended = _end_epoch_hooks(run, epoch, state, table) if group.is_main else ([], table)
-        outputs = _particle_outputs(state, output_loader, ended, device, group)
+        outputs = state.model.end_epoch(epoch, _particle_outputs(state, output_loader, ended, device, group))
         if group.is_main:
             wrote = _end_epoch(run, epoch, state, outputs, hook_files)
             terms_note = ", ".join(f"{n} {state.rows[-1][n]:.5g}" for n in names if n != "loss")

@@ -50,6 +50,7 @@ def _check(table: ParticleTable, model: ModelSettings, training: TrainingSetting
     training.check()
     if len(table) == 0:
         raise InputError("no particles to train on")
+    model.check_particles(len(table))
     if table.rotations is None:
         raise InputError("training with known poses needs poses: the particle file has none (pass --poses)")
     if training.use_ctf and table.ctf is None:

@@ -19,6 +19,12 @@ Training (what the engine in :mod:`cryoscape.inference` calls; it names no famil
 - :attr:`VolumeModel.output_dims` and :meth:`VolumeModel.particle_outputs`: per-particle outputs the
   model declares (latent means, variances, class probabilities, poses), name -> width; the engine
   computes them for every particle in float32 after each epoch and writes NAME.EPOCH.npy.
+- :meth:`VolumeModel.end_epoch` ``(epoch, outputs) -> outputs``: called by the engine after each
+  epoch with those outputs (every particle's, in every process) before they are written: a model
+  may update its state from them (e.g. class proportions) and return changed or extra outputs
+  (any dtype and shape, particles first); the default returns them unchanged.
+- :attr:`VolumeModel.n_classes` and :meth:`VolumeModel.class_model`: a model of discrete classes
+  (0 classes by default) and the volume model of one of them.
 Encoders are separate parts (:mod:`cryoscape.models.encoder`) that a family may use.
 """
 
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
@@ -107,3 +114,17 @@ class VolumeModel(nn.Module):
     def particle_outputs(self, batch: ImageBatch) -> dict[str, Float[Tensor, "B _"]]:
         """Per-particle outputs (B, width) of a batch, keys as :attr:`output_dims`."""
         return {}
+
+    def end_epoch(self, epoch: int, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """After epoch ``epoch`` (1-based): update the model from every particle's ``outputs`` (name ->
+        (N, width)); return the outputs to write (default: unchanged)."""
+        return outputs
+
+    @property
+    def n_classes(self) -> int:
+        """Number of discrete classes (0: a model without classes)."""
+        return 0
+
+    def class_model(self, c: int) -> VolumeModel:
+        """The volume model of class ``c`` (InputError for a model without classes)."""
+        raise InputError("this model has no classes")

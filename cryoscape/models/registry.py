@@ -46,6 +46,9 @@ class ModelSettings:
     def check(self) -> None:
         """InputError for settings that cannot train."""
 
+    def check_particles(self, n: int) -> None:
+        """InputError for settings that cannot train on ``n`` particles (e.g. too many classes)."""
+
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> ModelSettings:
         """Settings from a mapping (options or saved JSON); keys that are not fields are ignored."""

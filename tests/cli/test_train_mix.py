@@ -1,0 +1,113 @@
+"""train-mix on a tiny two-species mixture with junk: exact classes, junk found, spare classes
+pruned, class maps from eval-vol --class, and bad input refused in one line."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from cryoscape.cli.main import main
+from cryoscape.data.images import ImageSource
+from cryoscape.data.particle_io import load_particles
+from cryoscape.imaging.fsc import fsc
+from cryoscape.inference.batches import make_batch
+from cryoscape.inference.run_models import load_model
+from cryoscape.io.mrc import read_map
+
+SMALL = ["-b", "8", "--lr", "2e-3", "--dec-dim", "64", "--dec-layers", "2", "--pe", "geom_lowf"]
+FAST = ["--device", "cpu", "--no-amp", "-q"]
+
+
+@pytest.fixture(scope="module")
+def mixture(tmp_path_factory):
+    """adk closed and HIV protease (1hvr) + 10% pure-noise junk, D=24, 3 Å/px, SNR 1, 400 particles;
+    trained with -k 3 (one class too many) for 10 epochs, 5 of them warm-up."""
+    out = tmp_path_factory.mktemp("mix")
+    sim = out / "sim"
+    assert (
+        main(
+            ["simulate", "adk_closed", "1hvr", "-o", str(sim), "-n", "400", "--box", "24", "--apix", "3.0"]
+            + ["--max-shift", "1", "--snr", "1", "--junk-fraction", "0.1", "--seed", "2", "-q"]
+        )
+        == 0
+    )
+    run = out / "run"
+    args = ["train-mix", str(sim / "particles.star"), "-o", str(run), "-k", "3", "-n", "10", "--anneal-epochs", "5"]
+    assert main(args + SMALL + FAST) == 0
+    return sim, run
+
+
+def test_classes_are_exact_junk_is_found_and_the_spare_class_is_pruned(mixture):
+    sim, run = mixture
+    truth = np.load(sim / "labels.npz")["component"]  # -1 for junk
+    found = np.load(run / "class.npy")
+    prob = np.load(run / "class_prob.npy")
+    assert found.shape == (400,) and found.dtype == np.int64 and prob.shape == (400, 4)
+    assert np.allclose(prob.sum(1), 1.0, atol=1e-5) and np.array_equal(np.load(run / "class.10.npy"), found)
+    assert adjusted_rand_score(truth, found) >= 0.98  # junk counted as its own class
+    species = truth >= 0
+    assert adjusted_rand_score(truth[species], found[species]) == 1.0
+    junk_recall = np.mean(found[truth == -1] == -1)
+    junk_precision = np.mean(truth[found == -1] == -1)
+    assert junk_recall >= 0.9 and junk_precision >= 0.9, (junk_recall, junk_precision)
+    kept = sorted(set(found[found >= 0].tolist()))
+    assert len(kept) == 2
+    log = (run / "run.log").read_text()
+    assert "pruned class" in log and "epoch 10: K = 2 classes" in log
+    assert (prob[:, [k for k in range(3) if k not in kept]] == 0).all()
+
+
+def test_a_junk_only_batch_goes_to_junk(mixture):
+    sim, run = mixture
+    model, config, _ = load_model(run)
+    table = load_particles(sim / "particles.star")
+    truth = np.load(sim / "labels.npz")["component"]
+    noise_std = ImageSource.from_table(table, lazy=False).get(np.nonzero(truth == -1)[0]).std()
+    index = np.arange(64)
+    fresh = torch.from_numpy(np.random.default_rng(5).normal(0, noise_std, (64, 24, 24)).astype(np.float32))
+    prob = model.particle_outputs(make_batch(fresh, table, index, config.data.scale))["class_prob"]
+    assert prob[:, -1].min() > 0.99, prob[:, -1].min()
+
+
+def test_eval_vol_class_maps_match_their_species(mixture, tmp_path, capsys):
+    sim, run = mixture
+    truth_maps = [read_map(p)[0] for p in sorted((sim / "gt").glob("*.mrc"))]
+    labels, found = np.load(sim / "labels.npz")["component"], np.load(run / "class.npy")
+    for c in sorted(set(found[found >= 0].tolist())):
+        species = np.bincount(labels[found == c] + 1).argmax() - 1
+        assert main(["eval-vol", str(run), "--class", str(c), "-o", str(tmp_path / f"c{c}"), "-q"]) == 0
+        volume = read_map(tmp_path / f"c{c}/vol_000.mrc")[0]
+        own, other = (fsc(volume, truth_maps[s], apix=3.0).resolution_A(0.5) for s in (species, 1 - species))
+        assert own < 14.0 and other > own + 10.0, (c, own, other)
+    pruned = next(c for c in range(3) if c not in found)
+    for argv, message in (
+        (["--class", "3"], "--class 3 is beyond this run's classes 0..2"),
+        ([], "is a mixture run of 3 classes: choose one with --class C"),
+        (["--class", str(pruned)], f"class {pruned} was pruned or merged"),
+    ):
+        capsys.readouterr()
+        assert main(["eval-vol", str(run), "-o", str(tmp_path / "bad"), *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_bad_input_is_one_line(mixture, tmp_path, capsys):
+    sim, run = mixture
+    star = str(sim / "particles.star")
+    cases = (
+        (["-k", "0"], "the number of classes (-k) must be at least 1, got 0"),
+        (["-k", "41"], "-k 41 needs at least 410 particles (10 per class); the input has 400"),
+    )
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(["train-mix", star, "-o", str(tmp_path / "bad"), "-n", "1", *argv, *FAST]) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "bad").exists()
+    vae = tmp_path / "vae"
+    vae_args = ["train-vae", star, "-o", str(vae), "--zdim", "1", "-n", "1", "--enc-dim", "16", "--enc-layers", "1"]
+    assert main(vae_args + ["--dec-dim", "16", "--dec-layers", "1", *FAST]) == 0
+    capsys.readouterr()
+    assert main(["eval-vol", str(vae), "--class", "0", "-z", "0", "-o", str(tmp_path / "maps")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "is a vae run without classes; --class needs a train-mix run" in err and len(err.splitlines()) == 1

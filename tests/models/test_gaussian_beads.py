@@ -35,7 +35,9 @@ def test_residue_beads_sit_on_the_c_alphas_with_their_electrons(adk):
     np.testing.assert_allclose(start.from_pixels(start.centers), ca, atol=1e-9)
     assert len(start.bonds) == 213  # one chain of 214 residues
     first = adk.residue_index == 0  # MET: C5 H11 N O S with the hydrogens the file holds
-    assert start.masses[0] == pytest.approx(sum({"C": 6, "N": 7, "O": 8, "S": 16, "H": 1}[e] for e in adk.elements[first]))
+    assert start.masses[0] == pytest.approx(
+        sum({"C": 6, "N": 7, "O": 8, "S": 16, "H": 1}[e] for e in adk.elements[first])
+    )
     assert start.sigmas[0] == pytest.approx(2.0 / APIX)
 
 

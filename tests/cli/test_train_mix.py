@@ -111,3 +111,17 @@ def test_bad_input_is_one_line(mixture, tmp_path, capsys):
     assert main(["eval-vol", str(vae), "--class", "0", "-z", "0", "-o", str(tmp_path / "maps")]) == 1
     err = capsys.readouterr().err.strip()
     assert "is a vae run without classes; --class needs a train-mix run" in err and len(err.splitlines()) == 1
+
+
+def test_a_latent_per_class_and_the_class_map_at_its_median_latent(mixture, tmp_path):
+    sim, _ = mixture
+    run = tmp_path / "run"
+    args = ["train-mix", str(sim / "particles.star"), "-o", str(run), "-k", "2", "--zdim", "2", "-n", "2"]
+    assert main(args + ["--anneal-epochs", "1", "--enc-dim", "16", "--enc-layers", "1", *SMALL, *FAST]) == 0
+    z, found = np.load(run / "z.npy"), np.load(run / "class.npy")
+    assert z.shape == (400, 2) and np.isfinite(z).all() and "kl" in (run / "log.csv").read_text().splitlines()[0]
+    c = int(np.bincount(found[found >= 0]).argmax())
+    assert main(["eval-vol", str(run), "--class", str(c), "-o", str(tmp_path / "maps"), "-q"]) == 0
+    used = np.loadtxt(tmp_path / "maps/z_values.txt", ndmin=2)
+    assert np.allclose(used, np.median(z[found == c], axis=0)[None], atol=1e-5)
+    assert read_map(tmp_path / "maps/vol_000.mrc")[0].shape == (24, 24, 24)

@@ -60,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from cryoscape.analysis.bead_models import has_atomic_model, write_atomic_models
     from cryoscape.imaging.fft import downsample_volume
     from cryoscape.imaging.filters import lowpass_volume
     from cryoscape.inference.device import resolve_device
@@ -86,6 +87,11 @@ def main(args: argparse.Namespace) -> int:
         if args.flip:
             values = np.ascontiguousarray(values[::-1])
         write_map(path, values, apix, force=args.force)
+    if has_atomic_model(config):
+        models = write_atomic_models(model, config, np.stack(latents), outdir, args.force)
+        log.info(
+            "wrote %d atomic model(s) %s .. %s (the start model's atoms moved)", len(models), models[0], models[-1].name
+        )
     if config.zdim:
         with staged_file(outdir / "z_values.txt", force=True) as staged:
             np.savetxt(staged, np.stack(latents), fmt="%.6g")

@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "heterogeneous reconstruction without poses: consensus ab initio, then the VAE refining the poses",
     ),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
+    "train-mix": (
+        "cryoscape.cli.train_mix",
+        "compositional and conformational heterogeneity: a mixture of neural fields with a junk class",
+    ),
     "train-gmm": (
         "cryoscape.cli.train_gmm",
         "Gaussian beads from a map or an atomic model, moved per particle (e2gmm, cryoSPHERE, cryofold)",

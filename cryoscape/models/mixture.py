@@ -33,9 +33,19 @@ first steps are soft too) and then follows the mean of the posterior-weighted sq
 Classes: K separate neural fields (heads) with different positional-encoding seeds and network
 initializations; one image encoder gives each image one latent per class (K × zdim numbers, from
 the phase-flipped image as the VAE's). After every epoch (:meth:`end_epoch`) the proportions are
-re-estimated as the mean posterior over all particles (the EM update), and from epoch A on classes
+re-estimated as the mean posterior over all particles (the EM update), and after epoch A classes
 are pruned and merged (:mod:`cryoscape.models.mixture_classes`). Pruned and merged classes keep their
-index and get proportion 0 (their column of class_prob is 0).
+index and get proportion 0 (their column of class_prob is 0) and are no longer rendered. Cost: every
+class is rendered for every image, so an epoch costs about K times one field's (measured on 2 CPU
+cores, D=32, 3000 particles, 128 × 2 fields: 4.5 s per epoch at K=1, 12 s at K=3).
+
+Measured (known poses, 2 CPU cores): adk closed→open (10 frames) + 1hvr + 1a28 + 10% noise junk,
+D=32, 3 Å/px, SNR 0.1, 3000 particles, -k 5, 12 epochs: ARI 0.995 with junk as a class, K found 3
+(two empty classes pruned at epoch 3), junk recall 1.0 and precision 0.997, class maps at 10.6,
+10.6 (adk, middle frames) and 13.4 Å FSC=0.5 against their truth. Known weakness: on the
+two-species toy of the tests (D=24, 400 particles, -k 3), 3 of 4 seeds separate exactly at each of
+start temperatures 0.01, 0.1 and 1; the fourth collapses when the warm-up ends (one head takes every
+image and the others empty out).
 
 Per-particle outputs: ``class_prob`` (N, K + 1), the posterior with the junk column last;
 ``evidence`` (N, K), log p(image | k) − log p(image | junk) in nats (0 for pruned classes); ``z``

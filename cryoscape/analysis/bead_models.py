@@ -28,13 +28,13 @@ def moved_coordinates(model: VolumeModel, config: RunConfig, z: np.ndarray) -> l
         raise InputError(f"the run's start model {template} is gone: cannot write moved atomic models")
     atoms = read_atomic_model(template)[0]
     start = config.model.start()  # type: ignore[attr-defined]
-    points = torch.as_tensor(start.to_pixels(atoms.coords_A), dtype=torch.float32)
-    bead_of = torch.as_tensor(atoms.residue_index)
+    device = next(model.parameters()).device
+    points = torch.as_tensor(start.to_pixels(atoms.coords_A), dtype=torch.float32, device=device)
+    bead_of = torch.as_tensor(atoms.residue_index, device=device)
+    latents = torch.as_tensor(np.asarray(z, dtype=np.float32).reshape(len(z), -1), device=device)
     with torch.no_grad():
-        moved = model.deformation.move_points(  # type: ignore[operator,union-attr]
-            torch.as_tensor(np.asarray(z, dtype=np.float32).reshape(len(z), -1)), points, bead_of
-        )
-    return [start.from_pixels(m.double().numpy()) for m in moved]
+        moved = model.deformation.move_points(latents, points, bead_of)  # type: ignore[operator,union-attr]
+    return [start.from_pixels(m.double().cpu().numpy()) for m in moved]
 
 
 def write_atomic_models(

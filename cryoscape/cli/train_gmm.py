@@ -15,8 +15,10 @@ An encoder maps each phase-flipped image to a latent z; a decoder moves the bead
 per-bead offsets (e2gmm), rigid segments over the residue index (cryoSPHERE), or per-residue offsets
 held by restraints (cryofold). Loss = the VAE's Gaussian likelihood of the CTF-weighted images +
 β·KL/N_pixels (+ restraints in Å²). Writes RUN as train-vae does (config.json, weights.N.pt, z.npy,
-log.csv): eval-vol, analyze, landscape, trajectory, select and report read it; eval-vol also writes
-the moved atomic model (model_000.pdb, ...) of runs started from one.
+log.csv): eval-vol, analyze, landscape, trajectory, select and report read it. For runs started
+from an atomic model, eval-vol also writes the moved model (model_000.pdb, ...) and trajectory a
+multi-model models.pdb along its path; segment runs write RUN/segments.json (each segment's residue
+ranges, and its rotation and centroid shift along each principal direction of z).
 
 Examples:
   cryoscape train-gmm particles.star -o gmm --init-model fitted.pdb --deform segments --zdim 4 -n 20
@@ -26,6 +28,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from cryoscape.cli.training_options import add_training_arguments, run_training
 
@@ -122,4 +126,24 @@ def main(args: argparse.Namespace) -> int:
         from cryoscape.errors import InputError
 
         raise InputError(f"--deform {args.deform} needs an atomic model (--init-model); beads from a map move freely")
-    return run_training(args, "train-gmm", prepare=_prepare_start)
+    status = run_training(args, "train-gmm", prepare=_prepare_start)
+    if status == 0 and args.deform == "segments" and int(os.environ.get("RANK", "0")) == 0:
+        _write_segments(Path(args.outdir))
+    return status
+
+
+def _write_segments(run: Path) -> None:
+    """RUN/segments.json: the segments' residue ranges and motions at the last epoch."""
+    import logging
+
+    import numpy as np
+
+    from cryoscape.analysis.bead_segments import write_segments_json
+    from cryoscape.inference.run_models import load_model
+
+    model, config, epoch = load_model(run)
+    summary = write_segments_json(model, config, np.load(run / f"z.{epoch}.npy"), run / "segments.json")
+    ranges = "; ".join(f"{s['segment']}: " + ", ".join(f"{a}-{b}" for a, b in s["ranges"]) for s in summary["segments"])
+    logging.getLogger("cryoscape").info(
+        "wrote %s: %d segments (%s)", run / "segments.json", summary["n_segments"], ranges
+    )

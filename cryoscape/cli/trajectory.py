@@ -7,7 +7,8 @@ latent points (--z-start/--z-end), each moved to the nearest particle.
 
 Writes into DIR: vol_000.mrc ... (the data's pixel size), z_values.txt (their latents), maps_ind.txt
 (their particles), path_ind.txt (every particle of the path), movie.cxc (open it in ChimeraX),
-path.png (the path over the PCA density) and projections.png.
+path.png (the path over the PCA density) and projections.png; for a train-gmm run started from an
+atomic model also models.pdb, the model moved to each map's latent (one MODEL per map).
 
 Examples:
   cryoscape trajectory sim/vae --start 12572 --end 11176 -n 10 -o sim/vae/closed_to_open
@@ -22,7 +23,7 @@ from cryoscape.cli.options import parse_epoch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run folder written by train-vae")
+    parser.add_argument("run", metavar="RUN", help="run folder written by train-vae, abinit-het or train-gmm")
     parser.add_argument("-o", "--outdir", required=True, metavar="DIR", help="folder for the maps and the movie script")
     parser.add_argument("--epoch", type=parse_epoch, default="latest", help="which epoch: a number or latest (default)")
     parser.add_argument("--start", type=int, default=None, help="first particle of the path (0-based index)")
@@ -63,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from cryoscape.analysis import plots
+    from cryoscape.analysis.bead_models import has_atomic_model, write_trajectory_model
     from cryoscape.analysis.latent import latent_pca, nearest_particles
     from cryoscape.analysis.maps import load_run_latents, load_vae, write_maps
     from cryoscape.analysis.trajectory import chimerax_movie_script, evenly_spaced, latent_path
@@ -91,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
         maps = write_maps(model, config, z[chosen], out, "map", args.map_batch, not args.quiet)
         np.savetxt(out / "maps_ind.txt", chosen, fmt="%d")
         np.savetxt(out / "path_ind.txt", path, fmt="%d")
+        if has_atomic_model(config):
+            write_trajectory_model(model, config, z[chosen], out / "models.pdb", force=True)
         level = float(np.mean([np.percentile(m, 99) for m in maps])) * 0.5
         (out / "movie.cxc").write_text(chimerax_movie_script(len(maps), level))
         coords = latent_pca(z, 2).coords  # (N, 1) for a 1-D latent: a histogram with the maps marked

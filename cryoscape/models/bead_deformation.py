@@ -65,14 +65,23 @@ class BeadDeformation(nn.Module):
         """Points (P, 3) pixels that belong to beads ``bead_of`` (P,) (e.g. the atoms of each
         residue), moved as their beads are for latents ``z``: by the bead's offset (free, residues),
         or by the bead's blend of segment motions (segments), rotations included."""
-        out = self.decoder(z).float()
         if self.kind != "segments":
-            return points + out.reshape(len(z), -1, 3)[:, bead_of]
-        B, S = len(z), self.n_segments
-        w = self.memberships()  # (M, S)
-        centroid = (w.T @ self.start) / w.sum(0)[:, None]  # (S, 3)
-        out = out.reshape(B, S, 6)
-        R = axis_angle_to_matrix(out[..., :3].reshape(-1, 3)).reshape(B, S, 3, 3)
-        local = (points[:, None, :] - centroid).expand(B, -1, -1, -1)  # (B, P, S, 3)
-        moved = torch.einsum("bsij,bpsj->bpsi", R, local) + centroid + out[:, None, :, 3:]
-        return (w[bead_of][None, :, :, None] * moved).sum(2)
+            return points + self.decoder(z).float().reshape(len(z), -1, 3)[:, bead_of]
+        R, t = self.segment_motions(z)
+        centroid = self.segment_centroids()
+        local = (points[:, None, :] - centroid).expand(len(z), -1, -1, -1)  # (B, P, S, 3)
+        moved = torch.einsum("bsij,bpsj->bpsi", R, local) + centroid + t[:, None]
+        return (self.memberships()[bead_of][None, :, :, None] * moved).sum(2)
+
+    def segment_centroids(self) -> Float[Tensor, "S 3"]:
+        """Each segment's membership-weighted centroid of the start beads (pixels): the centre its
+        rotation turns about."""
+        w = self.memberships()
+        return (w.T @ self.start) / w.sum(0)[:, None]
+
+    def segment_motions(self, z: Float[Tensor, "B Z"]) -> tuple[Float[Tensor, "B S 3 3"], Float[Tensor, "B S 3"]]:
+        """Each segment's rigid motion for latents ``z``: rotations R (about its centroid) and
+        translations t (pixels); a point p of segment s moves to R (p − c_s) + c_s + t."""
+        out = self.decoder(z).float().reshape(len(z), self.n_segments, 6)
+        R = axis_angle_to_matrix(out[..., :3].reshape(-1, 3)).reshape(len(z), self.n_segments, 3, 3)
+        return R, out[..., 3:]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 
 from cryoscape.cli.training_options import add_training_arguments, run_training
+from cryoscape.models.mixture import WARMUP_IMAGES
 
 # A run folder is written as training goes (checkpoints to resume from), not staged.
 STAGED_OUTPUTS = False
@@ -59,7 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="likelihood temperature of the first epoch, rising geometrically to 1 (default 0.01)",
     )
     parser.add_argument(
-        "--anneal-epochs", type=int, default=2, help="epochs of tempered likelihood before the exact one (default 2)"
+        "--anneal-epochs",
+        type=int,
+        default=2,
+        help="warm-up epochs (tempered likelihood, balanced classes) before the exact one (default 2); the "
+        f"warm-up should see at least {WARMUP_IMAGES:,} images, so small data sets need more (8 for 400 particles)",
     )
     parser.add_argument(
         "--min-fraction",

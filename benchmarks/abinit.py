@@ -4,7 +4,7 @@ Run:  .venv/bin/python benchmarks/abinit.py            (writes benchmarks/abinit
       .venv/bin/python benchmarks/abinit.py --quick    (tiny data, prints only; a smoke test)
 
 A. Accuracy and wall time. adenylate kinase (open), D=64, 1.5 Å/px, CTF, shifts up to 3 px, SNR 0.1,
-   8,000 particles (--quick: D=32, 3 Å/px, SNR 1, 600). `cryoscape abinit-homo` runs as a user runs
+   8,000 particles (--quick: D=32, 3 Å/px, SNR 1, 400). `cryoscape abinit-homo` runs as a user runs
    it, timed as a whole process. Its poses are compared with the simulator's after the global
    rotation and the hand (both tried: cryoscape.analysis.pose_accuracy). Its map is compared with
    the truth through the poses: the found poses brought back into the truth's frame (and hand) are
@@ -53,10 +53,23 @@ from cryoscape.io.mrc import read_map  # noqa: E402
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CASES = {
     "full": {"n": 8000, "box": 64, "apix": 1.5, "snr": 0.1, "threads": 2},
-    "quick": {"n": 600, "box": 32, "apix": 3.0, "snr": 1.0, "threads": 1},
+    "quick": {"n": 400, "box": 32, "apix": 3.0, "snr": 1.0, "threads": 1},
 }
 _J = np.diag([1.0, 1.0, -1.0])
-QUICK_SEARCH = ["--restarts", "2", "--iterations", "60", "--minibatch", "100", "--max-shift", "3"]
+QUICK_SEARCH = [
+    "--restarts",
+    "2",
+    "--iterations",
+    "60",
+    "--minibatch",
+    "100",
+    "--max-shift",
+    "3",
+    "--refine-rounds",
+    "2",
+]
+# case C in --quick only has to run (its accuracy is case A's and the tests')
+QUICK_HET_SEARCH = ["--restarts", "1", "--iterations", "20", "--search-rounds", "0", "--refine-rounds", "1"]
 
 
 def simulate(folder: Path, case: dict) -> list[str]:
@@ -115,7 +128,7 @@ def het_case(work: Path, n: int, epochs: int, quick: bool) -> dict:
     results: dict = {}
     for name, command in (("abinit-het", "abinit-het"), ("train-vae, true poses", "train-vae")):
         run = work / command
-        search = QUICK_SEARCH if quick and command == "abinit-het" else []
+        search = QUICK_HET_SEARCH if quick and command == "abinit-het" else []
         seconds, peak = sh([CRYOSCAPE, command, sim / "particles.star", "-o", run, *vae, *small, *search])
         model, config, _ = load_vae(run, "latest", None, "benchmark")
         truth = find_truth(config, sim / "particles.star")
@@ -237,7 +250,7 @@ def report(case: dict, acc: dict, rows: list[dict], command: str, device: str) -
 
 
 def het_report(het: dict, args) -> str:
-    n = 600 if args.quick else args.het_n
+    n = 300 if args.quick else args.het_n
     lines = [
         f"## C. Heterogeneous: adenylate kinase closed→open, {n:,} particles, SNR 0.1, VAE zdim 8, "
         f"{1 if args.quick else args.het_epochs} epochs",
@@ -274,7 +287,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         acc = accuracy_case(Path(tmp), case, extra)
         rows = scaling(Path(tmp), args.quick, args.device)
-        het = het_case(Path(tmp), 600 if args.quick else args.het_n, 1 if args.quick else args.het_epochs, args.quick)
+        het = het_case(Path(tmp), 300 if args.quick else args.het_n, 1 if args.quick else args.het_epochs, args.quick)
     command = "python benchmarks/abinit.py" + (" --quick" if args.quick else "")
     text = report(case, acc, rows, command, args.device) + het_report(het, args)
     print(text)

@@ -64,7 +64,7 @@ SIZES = {
     "quick": {"n": 500, "subset": 16, "abinit": 500, "box": 64, "apix": 1.5},
 }
 # the shortened schedule of abinit-homo in --quick (a smoke test of the command, not its accuracy)
-QUICK_ABINIT = ["--restarts", "1", "--iterations", "1", "--refine-rounds", "0"]
+QUICK_ABINIT = ["--restarts", "1", "--iterations", "1", "--search-rounds", "0", "--refine-rounds", "0"]
 BATCH = 128
 HPS_EPOCHS = 3  # cryoDRGN abinit's default number of pose-search epochs
 

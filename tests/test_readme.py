@@ -18,10 +18,10 @@ _QUICK_SEARCH = "--restarts 1 --iterations 4 --minibatch 50 --search-rounds 0 --
 
 # (text in the README, what the default run uses instead)
 SCALED_DOWN = [
-    ("-o sim -n 10000 ", "-o sim -n 1000 "),
+    ("-o sim -n 10000 ", "-o sim -n 500 "),
     ("-o vae --zdim 1 -n 4", "-o vae --zdim 1 -n 2"),
     ("--sketch-size 100 --states 4 --n-train 200", "--sketch-size 16 --states 4 --n-train 16"),
-    ("-o open -n 5000 ", "-o open -n 1000 "),
+    ("-o open -n 5000 ", "-o open -n 500 "),
     ("-o open/nn -n 5 ", "-o open/nn -n 1 "),
     ("-o unposed -n 8000 ", "-o unposed -n 300 "),
     ("-o unposed/abinit ", "-o unposed/abinit " + _QUICK_SEARCH),

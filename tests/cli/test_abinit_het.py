@@ -30,7 +30,9 @@ def test_the_run_has_poses_near_the_truth_and_a_latent(het_run):
     folder, run = het_run
     truth = load_particles(folder / "sim/particles.star")
     found = load_particles(run / "particles.star")
-    assert pose_accuracy(found.rotations, truth.rotations).median_deg < 12.0  # 8.6° measured (random: ~100°)
+    median = pose_accuracy(found.rotations, truth.rotations).median_deg
+    print(f"abinit-het median rotation error {median:.2f}°")
+    assert median < 12.0, median  # (random: ~100°)
     assert np.load(run / "z.npy").shape == (1000, 1)
     assert (run / "consensus/map.mrc").is_file() and (run / "refined_particles.star").is_file()
 

@@ -40,7 +40,13 @@ STAGED_OUTPUTS = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser, "train-gmm", default_epochs=20)
     start = parser.add_mutually_exclusive_group(required=True)
-    start.add_argument("--init-model", default=None, metavar="PDB", help="atomic model (.pdb/.cif) to start from")
+    start.add_argument(
+        "--init-model",
+        default=None,
+        metavar="PDB",
+        help="atomic model to start from: a .pdb/.cif file, or the name of a structure shipped with cryoscape "
+        "(e.g. adk_closed)",
+    )
     start.add_argument("--init-map", default=None, metavar="MAP", help="consensus map (.mrc) to fit beads to")
     parser.add_argument(
         "--deform",
@@ -98,12 +104,13 @@ def _prepare_start(args: argparse.Namespace, table, source) -> None:
     if args.init_model:
         from cryoscape.analysis.bead_fit import checked_start
         from cryoscape.io.atomic_model import read_atomic_model
+        from cryoscape.simulate.conformations import resolve_structure
 
+        args.init_model = str(resolve_structure(args.init_model).resolve())
         model = read_atomic_model(args.init_model)[0]
         start = residue_beads(model, D, apix, args.sigma)
         log.info("start: %d residue beads of %s (σ %.1f Å)", len(start.centers), args.init_model, args.sigma)
         start = checked_start(start, source, table, args.invert, not args.no_ctf, args.fit)
-        args.init_model = str(Path(args.init_model).resolve())
     else:
         from cryoscape.io.mrc import read_map
 

@@ -73,11 +73,25 @@ def bead_volume(
 ) -> Float[Tensor, "D D D"]:
     """The bead map sampled at the voxels (D, D, D) [z, y, x] (see module docstring): each bead is
     evaluated separably in the cube of voxels within 4σ of its centre (beyond, its density is below
-    4e-4 of its peak); voxels outside the box are dropped. Differentiable in every input."""
+    4e-4 of its peak; the cube is at most the box), in chunks of beads of at most ``_CUBE_VOXELS``
+    voxels in all; voxels outside the box are dropped. Differentiable in every input."""
     D = check_box_size(D)
     _check_beads(centers, masses, sigmas)
-    radius = math.ceil(4 * float(sigmas.detach().max()))
+    radius = min(math.ceil(4 * float(sigmas.detach().max())), D // 2)
     offsets = torch.arange(-radius, radius + 1, device=centers.device)  # (K,)
+    chunk = max(1, _CUBE_VOXELS // len(offsets) ** 3)
+    flat = torch.zeros(D**3, device=centers.device, dtype=torch.result_type(centers, masses))
+    for first in range(0, len(centers), chunk):
+        part = slice(first, first + chunk)
+        flat = flat.index_add(0, *_bead_cubes(centers[part], masses[part], sigmas[part], offsets, D))
+    return flat.reshape(D, D, D)
+
+
+_CUBE_VOXELS = 1 << 24  # voxels of bead cubes evaluated at once by bead_volume
+
+
+def _bead_cubes(centers: Tensor, masses: Tensor, sigmas: Tensor, offsets: Tensor, D: int) -> tuple[Tensor, Tensor]:
+    """(flat voxel indices, values) of the beads' cubes of side len(offsets), for index_add."""
     u = centers + D // 2  # (M, 3) fractional voxel index (x, y, z)
     vox = torch.round(u.detach()).long()[:, :, None] + offsets  # (M, 3, K)
     inside = (vox >= 0) & (vox < D)
@@ -87,5 +101,4 @@ def bead_volume(
     values = (peak[:, None, None, None] * gz[:, :, None, None] * gy[:, None, :, None]) * gx[:, None, None, :]
     p = vox.clamp(0, D - 1)
     index = (p[:, 2, :, None, None] * D + p[:, 1, None, :, None]) * D + p[:, 0, None, None, :]  # (M, K, K, K)
-    flat = torch.zeros(D**3, device=centers.device, dtype=values.dtype)
-    return flat.index_add(0, index.reshape(-1), values.reshape(-1)).reshape(D, D, D)
+    return index.reshape(-1), values.reshape(-1)

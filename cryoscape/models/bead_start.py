@@ -137,7 +137,8 @@ def map_beads(volume: np.ndarray, apix: float, n_beads: int, steps: int = 300, s
     """``n_beads`` beads fitted to a map (D, D, D) [z, y, x] (e2gmm's neutral model): centres drawn
     from the positive density, then centres, masses and widths adjusted by Adam to minimise the
     squared difference between the bead map and the map. Widths start at the spacing the beads
-    would have if they filled the density evenly."""
+    would have if they filled the density evenly (σ₀), and stay within [0.7 px, 2σ₀] (a bead fitting
+    noise would otherwise spread over the box)."""
     D = volume.shape[-1]
     target = torch.as_tensor(np.asarray(volume, dtype=np.float32))
     positive = target.clamp(min=0).reshape(-1)
@@ -149,20 +150,21 @@ def map_beads(volume: np.ndarray, apix: float, n_beads: int, steps: int = 300, s
     centers = (zyx.flip(1) - D // 2 + torch.rand(n_beads, 3, generator=generator) - 0.5).requires_grad_(True)
     occupied = float((target > 0.2 * target.max()).sum())
     spacing = (occupied / n_beads) ** (1 / 3)
-    log_sigma = torch.full((n_beads,), math.log(max(1.0, 0.5 * spacing))).requires_grad_(True)
+    sigma0 = max(1.0, 0.5 * spacing)
+    log_sigma = torch.full((n_beads,), math.log(sigma0)).requires_grad_(True)
     log_mass = torch.full((n_beads,), math.log(float(positive.sum()) / n_beads)).requires_grad_(True)
     optimizer = torch.optim.Adam([centers, log_sigma, log_mass], lr=0.05)
     scale = float(target.square().mean())
     for _ in range(steps):
         optimizer.zero_grad()
-        fit = bead_volume(centers, log_mass.exp(), log_sigma.exp().clamp(min=0.7), D)
+        fit = bead_volume(centers, log_mass.exp(), log_sigma.exp().clamp(0.7, 2 * sigma0), D)
         loss = (fit - target).square().mean() / scale
         loss.backward()
         optimizer.step()
     return StartBeads(
         centers.detach().numpy(),
         log_mass.exp().detach().numpy(),
-        log_sigma.exp().clamp(min=0.7).detach().numpy(),
+        log_sigma.exp().clamp(0.7, 2 * sigma0).detach().numpy(),
         np.zeros((0, 2)),
         apix,
     )

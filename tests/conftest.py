@@ -1,7 +1,8 @@
 """Test-session set-up. The default run is spread over pytest-xdist workers (pyproject's addopts:
-one per usable CPU, whole files at a time): each worker is pinned to its own CPU, so that torch in
-it, and every command it starts, runs one thread on that CPU (cryoscape.threads counts the CPUs a
-process may use) instead of all workers' threads competing for every CPU."""
+one per usable CPU; a worker that runs out of tests takes half of another's pending ones): each
+worker is pinned to its own CPU, so that torch in it, and every command it starts, runs one thread
+on that CPU (cryoscape.threads counts the CPUs a process may use) instead of all workers' threads
+competing for every CPU."""
 
 import os
 
@@ -15,8 +16,8 @@ if _worker and hasattr(os, "sched_setaffinity"):
 
         torch.set_num_threads(1)
 
-# The longest files (minutes on one CPU) are handed out first, so that no worker starts one of them
-# when the others are nearly done.
+# The longest files (minutes on one CPU) come first, so that no worker starts one of them when the
+# others are nearly done.
 _LONGEST_FIRST = ("test_readme.py", "test_benchmark_smoke.py", "test_abinit_homo.py", "test_abinit_het.py")
 
 

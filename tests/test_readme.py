@@ -37,26 +37,32 @@ def _blocks(section: str) -> list[str]:
     return re.findall(r"```bash\n(.*?)```", text[start : end if end > 0 else None], flags=re.S)
 
 
-def _script(scaled: bool) -> str:
-    """The quick start section's blocks (the VAE, its analysis, the homogeneous block) as one script."""
-    script = "\n".join(_blocks("Quick start"))
+def _scripts(scaled: bool) -> dict[str, str]:
+    """The quick start section's blocks as two independent scripts, so that they can run side by side:
+    "vae" (the VAE, its analysis, and abinit-het on the same data) and "homogeneous" (classical,
+    neural and ab initio reconstruction of adk_open)."""
+    vae, homogeneous, unposed = _blocks("Quick start")
     for setup_line in ("source .venv/bin/activate\n", "mkdir -p ~/cryoscape-quickstart && cd ~/cryoscape-quickstart\n"):
-        assert setup_line in script, f"the README no longer has {setup_line!r}: update tests/test_readme.py"
-        script = script.replace(setup_line, "")  # the test runs in its own folder, with the venv on PATH
-    assert "train-vae" in script and "train-nn" in script and "report" in script
+        assert setup_line in vae, f"the README no longer has {setup_line!r}: update tests/test_readme.py"
+        vae = vae.replace(setup_line, "")  # the test runs in its own folder, with the venv on PATH
+    on_sim = [line for line in unposed.splitlines() if "sim/abinit_het" in line]
+    assert len(on_sim) == 2, "the README's abinit-het lines changed: update tests/test_readme.py"
+    scripts = {
+        "vae": vae + "\n".join(on_sim) + "\n",
+        "homogeneous": homogeneous + "\n".join(line for line in unposed.splitlines() if line not in on_sim) + "\n",
+    }
+    assert "train-vae" in scripts["vae"] and "report" in scripts["vae"] and "train-nn" in scripts["homogeneous"]
     if scaled:
         for old, new in SCALED_DOWN:
-            assert old in script, f"the README no longer has {old!r}: update tests/test_readme.py"
-            script = script.replace(old, new)
-    return "set -euo pipefail\n" + script
+            assert any(old in text for text in scripts.values()), (
+                f"the README no longer has {old!r}: update tests/test_readme.py"
+            )
+            scripts = {name: text.replace(old, new) for name, text in scripts.items()}
+    return {name: "set -euo pipefail\n" + text for name, text in scripts.items()}
 
 
-def _run(tmp_path: Path, scaled: bool) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("CRYOSCAPE_PROGRESS_SECONDS", None)
-    out = subprocess.run(["bash", "-c", _script(scaled)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-4000:]
-    for made in (
+MADE = {
+    "vae": (
         "vae/z.npy",
         "vae/maps/vol_007.mrc",
         "vae/analysis/kmeans_labels.npy",
@@ -64,22 +70,32 @@ def _run(tmp_path: Path, scaled: bool) -> None:
         "one_end.star",
         "one_end.mrc",
         "vae/report.html",
-        "open/map.mrc",
-        "open/nn/maps/vol_000.mrc",
-        "unposed/abinit/map.mrc",
-        "unposed/again.mrc",
         "sim/abinit_het/z.npy",
         "sim/abinit_het/analysis/summary.txt",
-    ):
+    ),
+    "homogeneous": ("open/map.mrc", "open/nn/maps/vol_000.mrc", "unposed/abinit/map.mrc", "unposed/again.mrc"),
+}
+
+
+def _run(tmp_path: Path, scaled: bool, part: str) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("CRYOSCAPE_PROGRESS_SECONDS", None)
+    script = _scripts(scaled)[part]
+    out = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-4000:]
+    for made in MADE[part]:
         assert (tmp_path / made).exists(), made
-    z = np.load(tmp_path / "vae/z.npy")
-    assert z.dtype == np.float32 and len(np.unique(z)) > 0.95 * len(z)
+    if part == "vae":
+        z = np.load(tmp_path / "vae/z.npy")
+        assert z.dtype == np.float32 and len(np.unique(z)) > 0.95 * len(z)
 
 
-def test_readme_quick_start_scaled_down(tmp_path):
-    _run(tmp_path, scaled=True)
+@pytest.mark.parametrize("part", ["vae", "homogeneous"])
+def test_readme_quick_start_scaled_down(tmp_path, part):
+    _run(tmp_path, scaled=True, part=part)
 
 
 @pytest.mark.slow
-def test_readme_quick_start_as_written(tmp_path):
-    _run(tmp_path, scaled=False)
+@pytest.mark.parametrize("part", ["vae", "homogeneous"])
+def test_readme_quick_start_as_written(tmp_path, part):
+    _run(tmp_path, scaled=False, part=part)

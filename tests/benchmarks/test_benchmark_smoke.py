@@ -85,3 +85,14 @@ def test_abinit_benchmark_quick():
     rates = re.findall(r"\| 32 \| 8 \| 3 \| 1.88° \| 64 \| ([\d.]+) \|", text)
     assert len(rates) == 1 and float(rates[0]) > 0, text
     assert text.count("| abinit-het | found (no poses given) |") == 1, text
+
+
+def test_gmm_benchmark_quick():
+    text = _run("gmm.py")
+    rows = re.findall(r"\| (segments|residues) \| ([\d.]+) Å \| ([\d.]+) Å \| [\d.]+ / [\d.]+ Å \| ([\d.]+) Å \|", text)
+    assert len(rows) == 2, text
+    for _, decoded, start, longest_bond in rows:
+        assert float(decoded) < float(start) and float(longest_bond) < 5.0, text  # 2 epochs: a smoke test
+    areas = re.findall(r"\| train-(?:gmm --init-map|vae \(3×32\)) \| ([\d.]+) \|", text)
+    assert len(areas) == 2 and all(0 < float(a) < 1 for a in areas), text
+    assert "Segments found (residue ranges" in text, text

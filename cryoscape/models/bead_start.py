@@ -140,7 +140,7 @@ def map_beads(volume: np.ndarray, apix: float, n_beads: int, steps: int = 300, s
     would have if they filled the density evenly (σ₀), and stay within [0.7 px, 2σ₀] (a bead fitting
     noise would otherwise spread over the box)."""
     D = volume.shape[-1]
-    target = torch.as_tensor(np.asarray(volume, dtype=np.float32))
+    target = torch.from_numpy(np.array(volume, dtype=np.float32))  # a copy: maps read from files are read-only
     positive = target.clamp(min=0).reshape(-1)
     if n_beads < 1 or float(positive.sum()) <= 0:
         raise InputError("fitting beads needs a map with positive density and at least one bead")

@@ -109,7 +109,7 @@ def score_atomic(run: Path, sim: Path, case: dict) -> dict:
         summary = json.loads((run / "segments.json").read_text())
         turns = {m["segment"]: m for m in summary["directions"][0]["segments"]}
         out["segments"] = [
-            [f"{a}-{b}" for a, b in seg["ranges"]]
+            [f"{r['chain']}:{r['first']}-{r['last']}" for r in seg["ranges"]]
             + [f"{turns[seg['segment']]['rotation_deg']:.0f}°, {turns[seg['segment']]['centroid_shift_A']:.1f} Å"]
             for seg in summary["segments"]
         ]

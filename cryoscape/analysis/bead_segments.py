@@ -2,8 +2,8 @@
 segment and how each segment moves along each principal direction of the particles' latents.
 
 Residues: each one belongs to the segment of its largest membership; ranges are runs of
-consecutive residues in one segment, labelled CHAIN:NUMBER of the start model (1-based bead
-numbers where the model file is gone). Motions: for principal component k of z, the latents
+consecutive residues of one chain in one segment, {"chain", "first", "last"} with the start model's
+chain IDs and residue numbers (chain "" and 1-based bead numbers where the model file is gone). Motions: for principal component k of z, the latents
 z± = mean ± 2·std_k·v_k (the spread of the data along it); each segment's rotation between them
 (degrees, about its centroid; the axis in the start model file's frame) and the shift of its
 centroid (Å). Segments that hold no residue are left out."""
@@ -24,19 +24,21 @@ from cryoscape.io.staging import staged_file
 from cryoscape.models.contract import VolumeModel
 
 
-def residue_labels(config: RunConfig, n_beads: int) -> list[str]:
-    """CHAIN:NUMBER of each bead's residue in the run's start model, or 1-based bead numbers."""
+def residue_ids(config: RunConfig, n_beads: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chain IDs, residue numbers) (n_beads,) of the beads' residues in the run's start model; a
+    chain "" and 1-based bead numbers where the model file is gone."""
     path = Path(getattr(config.model, "init_model", "") or "")
     if not path.is_file():
-        return [str(j + 1) for j in range(n_beads)]
+        return np.full(n_beads, "", dtype=object), np.arange(1, n_beads + 1)
     atoms = read_atomic_model(path)[0]
     first = np.unique(atoms.residue_index, return_index=True)[1]
-    return [f"{atoms.chain_ids[a]}:{atoms.residue_numbers[a]}" for a in first]
+    return atoms.chain_ids[first], atoms.residue_numbers[first]
 
 
-def residue_runs(owner: np.ndarray) -> list[tuple[int, int, int]]:
-    """(segment, first, last) bead indices of each run of consecutive beads in one segment."""
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+def residue_runs(owner: np.ndarray, chains: np.ndarray) -> list[tuple[int, int, int]]:
+    """(segment, first, last) bead indices of each run of consecutive beads of one chain in one segment."""
+    change = (owner[1:] != owner[:-1]) | (chains[1:] != chains[:-1])
+    starts = np.flatnonzero(np.r_[True, change])
     ends = np.r_[starts[1:] - 1, len(owner) - 1]
     return [(int(owner[a]), int(a), int(b)) for a, b in zip(starts, ends)]
 
@@ -47,14 +49,18 @@ def segment_summary(model: VolumeModel, config: RunConfig, z: np.ndarray) -> dic
     deformation = model.deformation
     with torch.no_grad():
         owner = deformation.memberships().argmax(1).cpu().numpy()  # type: ignore[operator,union-attr]
-    labels = residue_labels(config, len(owner))
-    runs = residue_runs(owner)
+    chains, numbers = residue_ids(config, len(owner))
+    runs = residue_runs(owner, chains)
     kept = sorted({s for s, _, _ in runs})
     segments = [
         {
             "segment": s,
             "residues": int((owner == s).sum()),
-            "ranges": [[labels[a], labels[b]] for t, a, b in runs if t == s],
+            "ranges": [
+                {"chain": str(chains[a]), "first": int(numbers[a]), "last": int(numbers[b])}
+                for t, a, b in runs
+                if t == s
+            ],
         }
         for s in kept
     ]

@@ -150,7 +150,10 @@ def _write_segments(run: Path) -> None:
 
     model, config, epoch = load_model(run)
     summary = write_segments_json(model, config, np.load(run / f"z.{epoch}.npy"), run / "segments.json")
-    ranges = "; ".join(f"{s['segment']}: " + ", ".join(f"{a}-{b}" for a, b in s["ranges"]) for s in summary["segments"])
+    ranges = "; ".join(
+        f"{s['segment']}: " + ", ".join(f"{r['chain']}:{r['first']}-{r['last']}" for r in s["ranges"])
+        for s in summary["segments"]
+    )
     logging.getLogger("cryoscape").info(
         "wrote %s: %d segments (%s)", run / "segments.json", summary["n_segments"], ranges
     )

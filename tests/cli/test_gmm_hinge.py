@@ -76,12 +76,15 @@ def test_segments_recover_a_rigid_hinge(tmp_path):
     # the true motion, split the same way, gives the hinge (the pivot's Cα itself stays: either side)
     truth = [f[is_ca] for f in (frames[0], frames[-1])]
     assert abs(hinge_of(*truth) - HINGE) <= 1
-    # segments.json: every residue in one segment; the segments after the hinge turn, those before
-    # stay (relative to each other), along PC1
+    # segments.json: every residue in one segment; along PC1 the segments after the hinge move more
+    # than those before it (centroid shifts: 3.6 Å against 1.3 Å measured)
     summary = json.loads((run / "segments.json").read_text())
     assert sum(s["residues"] for s in summary["segments"]) == len(before)
-    turns = {s["segment"]: s["rotation_deg"] for s in summary["directions"][0]["segments"]}
-    assert max(turns.values()) > 10.0, turns
+    shift = {m["segment"]: m["centroid_shift_A"] for m in summary["directions"][0]["segments"]}
+    first = {s["segment"]: s["ranges"][0]["first"] for s in summary["segments"]}  # residue numbers from 1
+    after = [shift[k] for k in shift if first[k] > HINGE + 1]
+    before_hinge = [shift[k] for k in shift if first[k] <= HINGE - 10]
+    assert np.mean(after) > 1.5 * np.mean(before_hinge), (after, before_hinge)
     # trajectory between the two ends writes the moved model of each map as one multi-model PDB
     path = tmp_path / "path"
     first, last = int(np.argmin(z[:, 0])), int(np.argmax(z[:, 0]))

@@ -194,11 +194,15 @@ def report(results: dict, case: dict, command: str) -> str:
             f"{r['spearman_pc1']:.3f} | {r['images_per_s']:.0f} |"
         )
     ranges = "; ".join(f"{', '.join(s[:-1])} ({s[-1]})" for s in seg["segments"])
+    shifts = [float(s[-1].split(", ")[1].removesuffix(" Å")) for s in seg["segments"]]
+    moving = ", ".join(", ".join(s[:-1]) for s, v in zip(seg["segments"], shifts) if v > max(shifts) / 2)
     lines += [
         "",
         "Segments found (RUN/segments.json: residue ranges, each residue in its largest membership; in "
         f"brackets the segment's turn and centroid shift between the ends of PC1 of z, mean ± 2 sd): {ranges}. "
         "In adenylate kinase the NMP-binding domain is residues ~30-59 and the LID ~122-159.",
+        "",
+        f"Segments that move most along PC1 (centroid shift above half the largest): {moving}.",
         "",
         f"## B. From a map (beads fitted to the consensus backprojection, --resolution {case['resolution']}, "
         "--deform free) beside the VAE",

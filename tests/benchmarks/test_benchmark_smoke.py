@@ -95,4 +95,4 @@ def test_gmm_benchmark_quick():
         assert float(decoded) < float(start) and float(longest_bond) < 5.0, text  # 2 epochs: a smoke test
     areas = re.findall(r"\| train-(?:gmm --init-map|vae \(3×32\)) \| ([\d.]+) \|", text)
     assert len(areas) == 2 and all(0 < float(a) < 1 for a in areas), text
-    assert "Segments found (residue ranges" in text, text
+    assert "Segments found (RUN/segments.json" in text and "Segments that move most along PC1" in text, text

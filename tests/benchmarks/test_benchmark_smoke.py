@@ -89,7 +89,10 @@ def test_abinit_benchmark_quick():
 
 def test_gmm_benchmark_quick():
     text = _run("gmm.py")
-    rows = re.findall(r"\| (segments|residues) \| ([\d.]+) Å \| ([\d.]+) Å \| [\d.]+ / [\d.]+ Å \| ([\d.]+) Å \|", text)
+    rows = re.findall(
+        r"\| (segments|residues) \| ([\d.]+) Å \| ([\d.]+) Å \| [\d.]+ / [\d.]+ Å \| [\d.]+ / [\d.]+ Å \| ([\d.]+) Å \|",
+        text,
+    )
     assert len(rows) == 2, text
     for _, decoded, start, longest_bond in rows:
         assert float(decoded) < float(start) and float(longest_bond) < 5.0, text  # 2 epochs: a smoke test

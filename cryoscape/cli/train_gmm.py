@@ -28,8 +28,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from cryoscape.cli.training_options import add_training_arguments, run_training
 
@@ -133,21 +131,21 @@ def main(args: argparse.Namespace) -> int:
         from cryoscape.errors import InputError
 
         raise InputError(f"--deform {args.deform} needs an atomic model (--init-model); beads from a map move freely")
-    status = run_training(args, "train-gmm", prepare=_prepare_start)
-    if status == 0 and args.deform == "segments" and int(os.environ.get("RANK", "0")) == 0:
-        _write_segments(Path(args.outdir))
-    return status
+    finish = _write_segments if args.deform == "segments" else None
+    return run_training(args, "train-gmm", prepare=_prepare_start, finish=finish)
 
 
-def _write_segments(run: Path) -> None:
+def _write_segments(args: argparse.Namespace) -> None:
     """RUN/segments.json: the segments' residue ranges and motions at the last epoch."""
     import logging
+    from pathlib import Path
 
     import numpy as np
 
     from cryoscape.analysis.bead_segments import write_segments_json
     from cryoscape.inference.run_models import load_model
 
+    run = Path(args.outdir)
     model, config, epoch = load_model(run)
     summary = write_segments_json(model, config, np.load(run / f"z.{epoch}.npy"), run / "segments.json")
     ranges = "; ".join(

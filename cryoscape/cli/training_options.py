@@ -163,11 +163,12 @@ def _refuse_options_it_ignores(args: argparse.Namespace, settings) -> None:
             raise InputError(f"{option} does not apply to --model {settings.option}")
 
 
-def run_training(args: argparse.Namespace, command: str, prepare=None) -> int:
+def run_training(args: argparse.Namespace, command: str, prepare=None, finish=None) -> int:
     """Check the run folder, read the particles, train the family ``args`` names (in this process or
     as one of torchrun's). ``prepare(args, table, source)``, when given, runs once the particles are
     read and before the model settings are taken from ``args``: it may set settings that depend on
-    the data (e.g. a bead model's start beads)."""
+    the data (e.g. a bead model's start beads). ``finish(args)``, when given, runs in the main
+    process once training has ended: it may write outputs from the trained run (e.g. segments.json)."""
     import logging
     from pathlib import Path
 
@@ -238,6 +239,8 @@ def run_training(args: argparse.Namespace, command: str, prepare=None) -> int:
             group=group,
             progress=not args.quiet,
         )
+        if finish is not None and group.is_main:
+            finish(args)
     finally:
         end_process_group(group)
     return 0

@@ -68,16 +68,11 @@ class BeadDeformation(nn.Module):
         if self.kind != "segments":
             return points + self.decoder(z).float().reshape(len(z), -1, 3)[:, bead_of]
         R, t = self.segment_motions(z)
-        centroid = self.segment_centroids()
+        w = self.memberships()  # (M, S)
+        centroid = (w.T @ self.start) / w.sum(0)[:, None]  # (S, 3): what each segment turns about
         local = (points[:, None, :] - centroid).expand(len(z), -1, -1, -1)  # (B, P, S, 3)
         moved = torch.einsum("bsij,bpsj->bpsi", R, local) + centroid + t[:, None]
-        return (self.memberships()[bead_of][None, :, :, None] * moved).sum(2)
-
-    def segment_centroids(self) -> Float[Tensor, "S 3"]:
-        """Each segment's membership-weighted centroid of the start beads (pixels): the centre its
-        rotation turns about."""
-        w = self.memberships()
-        return (w.T @ self.start) / w.sum(0)[:, None]
+        return (w[bead_of][None, :, :, None] * moved).sum(2)
 
     def segment_motions(self, z: Float[Tensor, "B Z"]) -> tuple[Float[Tensor, "B S 3 3"], Float[Tensor, "B S 3"]]:
         """Each segment's rigid motion for latents ``z``: rotations R (about its centroid) and

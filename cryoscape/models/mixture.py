@@ -42,14 +42,9 @@ cores, D=32, 3000 particles, 128 × 2 fields: 4.5 s per epoch at K=1, 12 s at K=
 Measured (known poses, 2 CPU cores): adk closed→open (10 frames) + 1hvr + 1a28 + 10% noise junk,
 D=32, 3 Å/px, SNR 0.1, 3000 particles, -k 5, 12 epochs: ARI 0.995 with junk as a class, K found 3
 (two empty classes pruned at epoch 3), junk recall 1.0 and precision 0.997, class maps at 10.6,
-10.6 (adk, middle frames) and 13.4 Å FSC=0.5 against their truth. The warm-up must be long enough
-for the heads to specialize: on the two-species toy of the tests (D=24, 400 particles, -k 3, batch
-8), 5 warm-up epochs of 10 (2,000 images) left 3 of 6 seeds collapsed at one torch thread (one head
-took every image when the exact posterior started, the others emptied out), while 8 of 12 (3,200
-images) separated 12 of 12 runs exactly (seeds 0-5 at one thread, six seeds at two); the command
-warns below ``WARMUP_IMAGES`` images. Balanced but untempered warm-up responsibilities (sharper from
-the start) did no better: 5 of 6 seeds separated with 5 warm-up epochs, and with 8 all 10 runs did
-but three of them with one or two particles in the wrong species.
+10.6 (adk, middle frames) and 13.4 Å FSC=0.5 against their truth. A warm-up too short for the heads
+to specialize lets one head take every image: on the tests' two-species toy (400 particles, -k 3),
+2,000 warm-up images collapsed 3 of 6 seeds, 3,200 separated 12 of 12 (``WARMUP_IMAGES``).
 
 Per-particle outputs: ``class_prob`` (N, K + 1), the posterior with the junk column last;
 ``evidence`` (N, K), log p(image | k) − log p(image | junk) in nats (0 for pruned classes); ``z``

@@ -67,6 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"warm-up should see at least {WARMUP_IMAGES:,} images, so small data sets need more (8 for 400 particles)",
     )
     parser.add_argument(
+        "--screen",
+        type=float,
+        default=1e-3,
+        metavar="P",
+        help="after the warm-up, render a class at full resolution for an image only if its posterior from a "
+        "low-resolution pass (a third of the band limit) is at least P, or it is the image's most probable class "
+        "(default 0.001; 0 renders every class for every image: an epoch then costs about K single-class epochs)",
+    )
+    parser.add_argument(
         "--min-fraction",
         type=float,
         default=0.02,

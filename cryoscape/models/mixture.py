@@ -35,9 +35,10 @@ initializations; one image encoder gives each image one latent per class (K × z
 the phase-flipped image as the VAE's). After every epoch (:meth:`end_epoch`) the proportions are
 re-estimated as the mean posterior over all particles (the EM update), and after epoch A classes
 are pruned and merged (:mod:`cryoscape.models.mixture_classes`). Pruned and merged classes keep their
-index and get proportion 0 (their column of class_prob is 0) and are no longer rendered. Cost: every
-class is rendered for every image, so an epoch costs about K times one field's (measured on 2 CPU
-cores, D=32, 3000 particles, 128 × 2 fields: 4.5 s per epoch at K=1, 12 s at K=3).
+index and get proportion 0 (their column of class_prob is 0) and are no longer rendered. Cost: in
+the warm-up every class is rendered for every image, so a warm-up epoch costs about K times one
+field's; after it, a low-resolution pass screens the classes and each image renders at full
+resolution only those it may belong to (:mod:`cryoscape.models.mixture_screening`).
 
 Measured (known poses, 2 CPU cores): adk closed→open (10 frames) + 1hvr + 1a28 + 10% noise junk,
 D=32, 3 Å/px, SNR 0.1, 3000 particles, -k 5, 12 epochs: ARI 0.995 with junk as a class, K found 3
@@ -47,7 +48,8 @@ to specialize lets one head take every image: on the tests' two-species toy (400
 2,000 warm-up images collapsed 3 of 6 seeds, 3,200 separated 12 of 12 (``WARMUP_IMAGES``).
 
 Per-particle outputs: ``class_prob`` (N, K + 1), the posterior with the junk column last;
-``evidence`` (N, K), log p(image | k) − log p(image | junk) in nats (0 for pruned classes); ``z``
+``evidence`` (N, K), log p(image | k) − log p(image | junk) in nats (0 for pruned classes; over the
+screening band only for classes screened out for the image); ``z``
 (N, zdim) each particle's latent mean within its most probable (non-junk) class (zdim > 0 only);
 derived after each epoch, ``class`` (N,) int64: the most probable class, −1 for junk.
 """
@@ -69,6 +71,7 @@ from cryoscape.imaging.grids import fourier_disk_mask, radial_index_2d
 from cryoscape.models.contract import ImageBatch, VolumeModel, band_limit_radius
 from cryoscape.models.encoder import ImageEncoder
 from cryoscape.models.mixture_classes import balanced_responsibilities, prune_and_merge
+from cryoscape.models.mixture_screening import screen_classes, screens
 from cryoscape.models.neural_field import NeuralField, check_field_settings
 from cryoscape.models.registry import ModelSettings, register
 from cryoscape.models.vae import HeterogeneousVAE
@@ -156,7 +159,7 @@ class MixtureOfFields(VolumeModel):
             z = mu + torch.exp(0.5 * logvar) * noise
         return z, -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(-1)  # KL(q(z_k) ‖ N(0, I)) (B, K)
 
-    def _noise_var(self, data: Tensor, shells: Tensor) -> Tensor:
+    def noise_variance(self, data: Tensor, shells: Tensor) -> Tensor:
         """σ² (P,) at the pixels of ``shells`` (P,); before the first update, the shells' power in ``data`` (B, P)."""
         if bool(self.noise_var[shells].gt(0).all()):
             return self.noise_var[shells]
@@ -164,25 +167,33 @@ class MixtureOfFields(VolumeModel):
         return power.clamp(min=1e-8)[shells]
 
     def log_likelihoods(
-        self, batch: ImageBatch, mask: Tensor, z: Tensor | None
+        self, batch: ImageBatch, mask: Tensor, z: Tensor | None, candidates: Tensor | None = None
     ) -> tuple[Float[Tensor, "B C"], Float[Tensor, "B C P"], Tensor, Tensor]:
-        """(log p(image | k) (B, K + 1) (junk last; classes with proportion 0 are not rendered: their
-        value is −log p(image | junk)'s negative, meaningless), squared residuals (B, K + 1, P), images at
-        the mask (B, P), shell of each mask pixel (P,))."""
+        """(log p(image | k) (B, K + 1), squared residuals (B, K + 1, P), images at the mask (B, P),
+        shell of each mask pixel (P,)); junk last. Classes with proportion 0 are not rendered (value 0,
+        meaningless). ``candidates`` (B, K) bool: render class k only for the images it marks (the
+        others: −inf and residuals 0; :mod:`~cryoscape.models.mixture_screening`); None: every image."""
         rotations = batch.poses()
         data = batch.images_ht[:, mask].float()
         shells = self.shell[mask]
-        weight = 0.5 / self._noise_var(data, shells)
-        squares = []
+        weight = 0.5 / self.noise_variance(data, shells)
+        B = data.shape[0]
+        lls, squares = [], []
         for k in range(self.K):
-            if float(self.proportions[k]) == 0:
-                squares.append(torch.zeros_like(data))
-                continue
-            model = transfer(self.head(k).slices(rotations, None if z is None else z[:, k]).float(), batch.ctf)[:, mask]
-            squares.append((model - data) ** 2)
+            rows = torch.arange(B, device=data.device) if candidates is None else candidates[:, k].nonzero()[:, 0]
+            sq, ll = torch.zeros_like(data), data.new_full((B,), 0.0 if candidates is None else -torch.inf)
+            if float(self.proportions[k]) > 0 and len(rows):
+                latent = None if z is None else z[rows, k]
+                ctf = None if batch.ctf is None else batch.ctf[rows]
+                residual = (
+                    transfer(self.head(k).slices(rotations[rows], latent).float(), ctf)[:, mask] - data[rows]
+                ) ** 2
+                sq, ll = sq.index_copy(0, rows, residual), ll.index_copy(0, rows, -(residual * weight).sum(-1))
+            squares.append(sq)
+            lls.append(ll)
         squares.append(data**2)  # junk: the zero map
-        sq = torch.stack(squares, 1)
-        return -(sq * weight).sum(-1), sq, data, shells
+        lls.append(-(data**2 * weight).sum(-1))
+        return torch.stack(lls, 1), torch.stack(squares, 1), data, shells
 
     def posterior_logits(self, ll: Tensor) -> Tensor:
         """log π_k + β · log p(image | k) (B, K + 1), −inf for components with proportion 0."""
@@ -191,7 +202,8 @@ class MixtureOfFields(VolumeModel):
 
     def forward(self, batch: ImageBatch, mask: Tensor, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         z, kl = self._latents(batch, True, generator)
-        ll, sq, data, shells = self.log_likelihoods(batch, mask, z)
+        candidates = screen_classes(self, batch, z)[0] if screens(self) else None
+        ll, sq, data, shells = self.log_likelihoods(batch, mask, z, candidates)
         logits = self.posterior_logits(ll)
         log_evidence = torch.logsumexp(logits, dim=1)  # (B,)
         P = data.shape[1]
@@ -231,9 +243,11 @@ class MixtureOfFields(VolumeModel):
     def particle_outputs(self, batch: ImageBatch) -> dict[str, Tensor]:
         mask = fourier_disk_mask(self.D, batch.images_ht.device, self.radius)
         z, _ = self._latents(batch, False, None)
-        ll, *_ = self.log_likelihoods(batch, mask, z)
+        candidates, evidence = screen_classes(self, batch, z) if screens(self) else (None, None)
+        ll, *_ = self.log_likelihoods(batch, mask, z, candidates)
         prob = torch.softmax(self.posterior_logits(ll), dim=1)
-        evidence = torch.where(self.proportions[:-1] > 0, ll[:, :-1] - ll[:, -1:], torch.zeros_like(ll[:, :-1]))
+        full = torch.where(self.proportions[:-1] > 0, ll[:, :-1] - ll[:, -1:], torch.zeros_like(ll[:, :-1]))
+        evidence = full if candidates is None or evidence is None else torch.where(candidates, full, evidence)
         out = {"class_prob": prob, "evidence": evidence}
         if z is not None:
             best = prob[:, :-1].argmax(1)
@@ -276,9 +290,10 @@ class MixtureSettings(ModelSettings):
     """A mixture of ``classes`` neural fields (each ``width`` × ``depth``, positional ``encoding``, band
     limit ``max_freq``) with a latent of ``zdim`` numbers per class (0: discrete classes only; encoder
     ``enc_width`` × ``enc_depth``, KL weight ``beta``), a junk class (``junk``), annealing from
-    ``start_temperature`` over ``anneal_epochs``, pruning below ``min_fraction`` or ``junk_evidence``, and
+    ``start_temperature`` over ``anneal_epochs``, pruning below ``min_fraction`` or ``junk_evidence``,
     merging maps whose FSC averaged to half the band limit exceeds ``merge_fsc``
-    (:mod:`cryoscape.models.mixture_classes`)."""
+    (:mod:`cryoscape.models.mixture_classes`), and screening classes below the low-resolution posterior
+    ``screen`` (:mod:`cryoscape.models.mixture_screening`)."""
 
     kind = "mixture"
     command = "train-mix"
@@ -301,6 +316,7 @@ class MixtureSettings(ModelSettings):
     min_fraction: float = 0.02
     merge_fsc: float = 0.9
     junk_evidence: float = 0.1
+    screen: float = 1e-3
 
     def check(self) -> None:
         if self.classes < 1:
@@ -316,6 +332,8 @@ class MixtureSettings(ModelSettings):
             raise InputError("the start temperature must be in (0, 1] and the annealing epochs at least 0")
         if not 0 <= self.min_fraction < 1 or not 0 < self.merge_fsc <= 1 or not 0 <= self.junk_evidence < 1:
             raise InputError("the pruning fraction and junk evidence must be in [0, 1), the merging FSC in (0, 1]")
+        if not 0 <= self.screen < 1:
+            raise InputError(f"the screening posterior (--screen) must be in [0, 1), got {self.screen}")
         if not 0 <= self.noise_momentum < 1:
             raise InputError(f"the noise momentum must be in [0, 1), got {self.noise_momentum}")
 

@@ -85,12 +85,14 @@ class NeuralField(VolumeModel):
         return re, torch.where(flip, -im, im)
 
     def slices(
-        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None
+        self, rotations: Float[Tensor, "B 3 3"], z: Float[Tensor, "B Z"] | None = None, radius_px: int | None = None
     ) -> Float[Tensor, "B D D"]:
         """Hartley slices (B, D, D) on the centred grid at poses ``rotations`` (B, 3, 3); zero beyond
-        the band limit (default radius D/2 − 1, cryoDRGN's mask) and on the unpaired Nyquist row and column."""
+        the band limit (default radius D/2 − 1, cryoDRGN's mask), or beyond ``radius_px`` if smaller
+        (only those pixels are evaluated), and on the unpaired Nyquist row and column."""
         D, B = self.D, rotations.shape[0]
-        flat, mirror, coords = half_slice_lattice(D, rotations.device, self.radius)
+        radius = self.radius if radius_px is None else min(self.radius, radius_px)
+        flat, mirror, coords = half_slice_lattice(D, rotations.device, radius)
         points = coords.to(rotations.dtype) @ rotations  # row vectors: (Rᵀ k)ᵀ = kᵀ R, (B, M, 3)
         re, im = self._decode(points.float(), z)
         out = torch.zeros(B, D * D, dtype=re.dtype, device=rotations.device)

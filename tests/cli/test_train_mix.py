@@ -1,6 +1,8 @@
 """train-mix on a tiny two-species mixture with junk: exact classes, junk found, spare classes
 pruned, class maps from eval-vol --class, and bad input refused in one line."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from cryoscape.imaging.fsc import fsc
 from cryoscape.inference.batches import make_batch
 from cryoscape.inference.run_models import load_model
 from cryoscape.io.mrc import read_map
+from cryoscape.models.mixture_screening import screen_classes, screens
 
 SMALL = ["-b", "8", "--lr", "2e-3", "--dec-dim", "64", "--dec-layers", "2", "--pe", "geom_lowf"]
 FAST = ["--device", "cpu", "--no-amp", "-q"]
@@ -67,6 +70,24 @@ def test_a_junk_only_batch_goes_to_junk(mixture):
     fresh = torch.from_numpy(np.random.default_rng(5).normal(0, noise_std, (64, 24, 24)).astype(np.float32))
     prob = model.particle_outputs(make_batch(fresh, table, index, config.data.scale))["class_prob"]
     assert prob[:, -1].min() > 0.99, prob[:, -1].min()
+
+
+def test_screening_keeps_the_posterior_and_renders_about_one_class_per_image(mixture):
+    sim, run = mixture
+    model, config, _ = load_model(run)
+    table = load_particles(sim / "particles.star")
+    index = np.arange(400)
+    images = torch.as_tensor(ImageSource.from_table(table, lazy=False).get(index))
+    batch = make_batch(images, table, index, config.data.scale)
+    assert screens(model)
+    candidates, _ = screen_classes(model, batch, None)
+    screened = model.particle_outputs(batch)["class_prob"]
+    model.settings = dataclasses.replace(model.settings, screen=0.0)
+    assert not screens(model)
+    full = model.particle_outputs(batch)["class_prob"]
+    assert torch.equal(screened.argmax(1), full.argmax(1))
+    assert (screened - full).abs().max() < 1e-3, (screened - full).abs().max()
+    assert candidates.sum(1).float().mean() < 1.05, candidates.sum(1).float().mean()  # 2 classes kept
 
 
 def test_eval_vol_class_maps_match_their_species(mixture, tmp_path, capsys):

@@ -10,6 +10,9 @@ at its on-data centre (``kmeans/vol_000.mrc`` ...), maps along the first princip
 coloured by the true conformation or component, per-cluster purity, the ARI of the clusters, the
 FSC of every cluster map against its best-matching true map, and the per-image FSC of the maps of
 randomly drawn particles against their own true maps.
+
+For a mixture run (train-mix), one class at a time: its particles (RUN/class.EPOCH.npy) and its map,
+scored against the component most of them come from.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from cryoscape.analysis.ground_truth import (
     truth_labels,
 )
 from cryoscape.analysis.latent import kmeans_clusters, latent_pca, pc_traversal, umap_embedding
-from cryoscape.analysis.maps import decoded_maps, load_run_latents, load_vae, write_maps
+from cryoscape.analysis.maps import class_of_run, decoded_maps, load_run_latents, load_vae, write_maps
 from cryoscape.errors import InputError
 from cryoscape.io.staging import staged_folder
 
@@ -44,7 +47,8 @@ log = logging.getLogger("cryoscape")
 class AnalyzeOptions:
     """``ksample`` clusters; maps along the first ``n_pcs`` PCs, ``n_per_pc`` each (5th to 95th
     percentile); ``umap`` on or off; ``map_batch`` maps decoded per network pass; ``truth_images``
-    particles whose maps are compared with their true maps (simulated data only)."""
+    particles whose maps are compared with their true maps (simulated data only); ``class_id``: the
+    class of a mixture run."""
 
     ksample: int = 20
     n_pcs: int = 2
@@ -53,6 +57,7 @@ class AnalyzeOptions:
     seed: int = 0
     map_batch: int = 4
     truth_images: int = 50
+    class_id: int | None = None
 
 
 def analyze_run(
@@ -80,13 +85,22 @@ def analyze_run(
             "ground truth of %s has %d particles, the latents %d: not used", truth.folder, len(truth.component), len(z)
         )
         truth = None
-    outdir = Path(outdir) if outdir else run / f"analyze.{epoch}"
+    purity, rows = None, np.arange(len(z))  # rows: the input row of each analysed particle
+    if model.n_classes or options.class_id is not None:
+        model, members = class_of_run(run, model, config, epoch, options.class_id)
+        z, rows = z[members], np.nonzero(members)[0]
+        if truth is not None:
+            truth, purity = truth.of_class(members)
+        log.info("class %d: %d of %d particles (RUN/class.%d.npy)", options.class_id, len(z), len(members), epoch)
+    suffix = "" if options.class_id is None else f".class{options.class_id}"
+    outdir = Path(outdir) if outdir else run / f"analyze.{epoch}{suffix}"
     started = time.perf_counter()
     summary: dict = {
         "run": str(run.resolve()),
         "epoch": epoch,
         "n_particles": len(z),
         "zdim": int(z.shape[1]),
+        **({"class": options.class_id} if options.class_id is not None else {}),
         "latents": str(Path(z_file).resolve()) if z_file else str((run / f"z.{epoch}.npy").resolve()),
     }
     with staged_folder(outdir, force) as out:
@@ -96,7 +110,7 @@ def analyze_run(
         clusters = kmeans_clusters(z, options.ksample, options.seed, pca)
         np.save(out / "kmeans_labels.npy", clusters.labels)
         np.savetxt(out / "kmeans_centers.txt", z[clusters.on_data], fmt="%.6g")
-        np.savetxt(out / "kmeans_centers_ind.txt", clusters.on_data, fmt="%d")
+        np.savetxt(out / "kmeans_centers_ind.txt", rows[clusters.on_data], fmt="%d")
         pc2 = pca.coords[:, :2]  # (N, 1) for a 1-D latent: its plots are histograms along z
         plots.embedding_figure(pc2, out / "pca.png", ("PC1", "PC2"), "PCA", clusters.labels, pc2[clusters.on_data])
         if len(pca.explained) > 1:
@@ -139,11 +153,13 @@ def analyze_run(
                 progress,
             )
         summary["clusters"] = [
-            {"cluster": k, "size": int(n), "center_particle": int(i), "pc1": float(pca.coords[i, 0])}
+            {"cluster": k, "size": int(n), "center_particle": int(rows[i]), "pc1": float(pca.coords[i, 0])}
             for k, (n, i) in enumerate(zip(clusters.counts, clusters.on_data))
         ]
         if truth is not None:
             summary["truth"] = _truth_view(truth, clusters.labels, cluster_maps, config.data.apix, pc2, embedding, out)
+            if purity is not None:
+                summary["truth"]["class_purity"] = {"component": truth.names[0], "fraction": purity}
             if options.truth_images > 0:
                 summary["truth"]["per_image"] = per_image_summary(
                     truth,
@@ -234,6 +250,12 @@ def summary_text(summary: dict) -> str:
     truth = summary.get("truth")
     if truth:
         lines += ["", f"ground truth ({truth['folder']}):"]
+        if "class_purity" in truth:
+            p = truth["class_purity"]
+            lines.append(
+                f"class {summary['class']}: {100 * p['fraction']:.1f}% of its particles are {p['component']} (the rest "
+                "other components or junk; scored against that component alone)"
+            )
         if "ari" in truth:
             lines.append(f"clusters against the true components: ARI {truth['ari']:.3f} (1 = the same partition)")
         if "spearman_pc1" in truth:

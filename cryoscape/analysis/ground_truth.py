@@ -51,6 +51,24 @@ class SimulationTruth:
         """Paths of every true map, component by component, conformations in order."""
         return [p for maps in self.maps for p in maps]
 
+    def of_class(self, members: np.ndarray) -> tuple[SimulationTruth, float]:
+        """(the truth of the particles ``members`` (N,) bool as one component: the one most of them
+        come from, the others junk (−1); the fraction of ``members`` from that component). For the
+        particles of one class of a mixture run (analyze --class)."""
+        component = self.component[members]
+        if not (component >= 0).any():
+            raise InputError("no particle of this class is a simulated particle (they are all junk)")
+        majority = int(np.bincount(component[component >= 0]).argmax())
+        mine = component == majority
+        truth = SimulationTruth(
+            self.folder,
+            np.where(mine, 0, -1),
+            np.where(mine, self.conformation[members], -1),
+            [self.names[majority]],
+            [self.maps[majority]],
+        )
+        return truth, float(mine.mean())
+
     def read_maps(self, component: int) -> np.ndarray:
         """(K, D, D, D) ground-truth maps of ``component``, conformation order."""
         return np.stack([read_map(p)[0] for p in self.maps[component]])

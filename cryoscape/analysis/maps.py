@@ -27,6 +27,33 @@ def load_vae(run: Path, epoch: int | str, device, command: str) -> tuple[VolumeM
     return (model if device is None else model.to(device)), config, epoch
 
 
+def class_model(run: Path, model: VolumeModel, config: RunConfig, class_id: int | None) -> VolumeModel:
+    """Class ``class_id``'s model of a mixture run; InputError for a mixture run without ``class_id``,
+    a class beyond its classes or pruned, or a ``class_id`` for a run without classes."""
+    if class_id is None:
+        raise InputError(f"{run} is a {config.kind} run of {model.n_classes} classes: choose one with --class C")
+    if not model.n_classes:
+        raise InputError(f"{run} is a {config.kind} run without classes; --class needs a train-mix run")
+    if not 0 <= class_id < model.n_classes:
+        raise InputError(f"--class {class_id} is beyond this run's classes 0..{model.n_classes - 1}")
+    return model.class_model(class_id)
+
+
+def class_of_run(
+    run: Path, model: VolumeModel, config: RunConfig, epoch: int, class_id: int | None
+) -> tuple[VolumeModel, np.ndarray]:
+    """(class ``class_id``'s model (:func:`class_model`), (N,) bool: its particles, from
+    RUN/class.EPOCH.npy) of a mixture run."""
+    head = class_model(run, model, config, class_id)
+    path = run / f"class.{epoch}.npy"
+    if not path.exists():
+        raise InputError(f"no class labels for epoch {epoch}: {path} does not exist")
+    members = np.load(path, allow_pickle=False) == class_id
+    if members.sum() < 2:
+        raise InputError(f"class {class_id} holds {int(members.sum())} particles at epoch {epoch}: too few to analyse")
+    return head, members
+
+
 def load_run_latents(run: Path, config: RunConfig, epoch: int, z_file: str | Path | None = None) -> np.ndarray:
     """The latent means of epoch ``epoch`` (RUN/z.E.npy), or of ``z_file`` (e.g. from eval-images)."""
     path = Path(z_file) if z_file else run / f"z.{epoch}.npy"

@@ -12,9 +12,14 @@ Writes into DIR (default RUN/analyze.EPOCH), all at once at the end (a failed ru
   summary.txt, analysis.json
   truth_*.png             (simulated data) latents coloured by the true conformation or component
 
+With --class C (a train-mix run), only the particles of class C (RUN/class.EPOCH.npy == C) and its map:
+kmeans_labels.npy then has a label per particle of the class, in input order; kmeans_centers_ind.txt
+holds input row numbers as always. Simulated data are scored against the component most of the class is.
+
 Examples:
   cryoscape analyze sim/vae -o sim/vae/analysis --ksample 20
   cryoscape analyze sim/vae --epoch 10 --ksample 8 --pc 3 --skip-umap
+  cryoscape analyze sim/mix --class 0 --ksample 8      (a train-mix run: class 0's particles and map)
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from cryoscape.cli.options import parse_epoch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run folder written by train-vae")
+    parser.add_argument(
+        "run", metavar="RUN", help="run folder written by train-vae or train-gmm, or by train-mix with --class"
+    )
     parser.add_argument(
         "-o", "--outdir", default=None, metavar="DIR", help="analysis folder (default RUN/analyze.EPOCH)"
     )
@@ -59,6 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated data: compare the maps of this many random particles with their true maps "
         "(default 50; 0 skips)",
     )
+    parser.add_argument(
+        "--class",
+        dest="class_id",
+        type=int,
+        default=None,
+        metavar="C",
+        help="a train-mix run: analyse class C (its particles' latents and its map); the default output folder "
+        "is then RUN/analyze.EPOCH.classC",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of k-means and UMAP (default 0)")
     parser.add_argument(
         "--map-batch", type=int, default=4, help="maps decoded together (default 4; more is faster, uses more memory)"
@@ -79,6 +95,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         map_batch=args.map_batch,
         truth_images=args.truth_images,
+        class_id=args.class_id,
     )
     analyze_run(
         args.run,

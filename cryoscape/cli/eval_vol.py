@@ -159,15 +159,10 @@ def _class_model(args: argparse.Namespace, model, config):
 
     import numpy as np
 
+    from cryoscape.analysis.maps import class_model
     from cryoscape.errors import InputError
 
-    if args.class_ is None:
-        raise InputError(f"{args.run} is a {config.kind} run of {model.n_classes} classes: choose one with --class C")
-    if not model.n_classes:
-        raise InputError(f"{args.run} is a {config.kind} run without classes; --class needs a train-mix run")
-    if not 0 <= args.class_ < model.n_classes:
-        raise InputError(f"--class {args.class_} is beyond this run's classes 0..{model.n_classes - 1}")
-    head = model.class_model(args.class_)
+    head = class_model(args.run, model, config, args.class_)
     if not config.zdim or any(v is not None for v in (args.z, args.zfile, args.z_start)):
         return head, None
     labels_path, z_path = Path(args.run) / "class.npy", Path(args.run) / "z.npy"

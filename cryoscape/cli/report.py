@@ -2,7 +2,9 @@
 embedding as an interactive plot (hover a point for its particle index and cluster; a menu colours
 it by k-means cluster, by your label files, by columns of the particle file, or by the ground truth
 of simulated data), the loss curves, the cluster maps as projections, the PCA/UMAP/landscape plots
-and the summaries. It uses the newest RUN/analyze.E and RUN/landscape.E folders unless given.
+and the summaries. It uses the newest RUN/analyze.E and RUN/landscape.E folders unless given. For a
+train-mix run it also shows the classes: their shares of the particles over the epochs, their maps,
+and (simulated data) the confusion matrix against the true components; the latent plot colours by class.
 
 Examples:
   cryoscape report sim/vae -o sim/vae/report.html
@@ -15,7 +17,7 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run folder written by train-vae")
+    parser.add_argument("run", metavar="RUN", help="run folder written by train-vae, train-gmm or train-mix")
     parser.add_argument("-o", "--output", required=True, metavar="REPORT.html", help="the HTML file to write")
     parser.add_argument(
         "--analysis", default=None, metavar="DIR", help="folder written by analyze (default: newest RUN/analyze.E)"

@@ -2,12 +2,14 @@
 pruned, class maps from eval-vol --class, and bad input refused in one line."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
+from cryoscape.analysis.report_classes import class_shares
 from cryoscape.cli.main import main
 from cryoscape.data.images import ImageSource
 from cryoscape.data.particle_io import load_particles
@@ -112,6 +114,22 @@ def test_eval_vol_class_maps_match_their_species(mixture, tmp_path, capsys):
         assert message in err and len(err.splitlines()) == 1, err
 
 
+def test_report_shows_the_classes_their_shares_maps_and_confusion_matrix(mixture, tmp_path):
+    sim, run = mixture
+    page_path = tmp_path / "report.html"
+    assert main(["report", str(run), "-o", str(page_path), "-q"]) == 0
+    page = page_path.read_text()
+    truth, found = np.load(sim / "labels.npz")["component"], np.load(run / "class.npy")
+    ari = adjusted_rand_score(truth, found)  # scikit-learn's, beside the report's own
+    assert "<h2>Classes</h2>" in page and f"ARI {ari:.3f} with junk counted as a class" in page
+    assert "map of each class" in page and "adk_closed" in page and "1hvr" in page
+    shares = class_shares(run)
+    final = np.load(run / "class_prob.npy").mean(0)
+    kept = [f"class {k}" for k in sorted(set(found[found >= 0].tolist()))]
+    assert np.allclose(shares.loc[12, [*kept, "junk"]], final[[int(k.split()[1]) for k in kept] + [-1]], atol=1e-6)
+    assert list(shares.index) == list(range(1, 13))
+
+
 def test_bad_input_is_one_line(mixture, tmp_path, capsys):
     sim, run = mixture
     star = str(sim / "particles.star")
@@ -134,7 +152,7 @@ def test_bad_input_is_one_line(mixture, tmp_path, capsys):
     assert "is a vae run without classes; --class needs a train-mix run" in err and len(err.splitlines()) == 1
 
 
-def test_a_latent_per_class_and_the_class_map_at_its_median_latent(mixture, tmp_path):
+def test_a_latent_per_class_the_class_map_at_its_median_latent_and_analyze_class(mixture, tmp_path, capsys):
     sim, _ = mixture
     run = tmp_path / "run"
     args = ["train-mix", str(sim / "particles.star"), "-o", str(run), "-k", "2", "--zdim", "2", "-n", "2"]
@@ -146,3 +164,19 @@ def test_a_latent_per_class_and_the_class_map_at_its_median_latent(mixture, tmp_
     used = np.loadtxt(tmp_path / "maps/z_values.txt", ndmin=2)
     assert np.allclose(used, np.median(z[found == c], axis=0)[None], atol=1e-5)
     assert read_map(tmp_path / "maps/vol_000.mrc")[0].shape == (24, 24, 24)
+    out = tmp_path / "analysis"
+    quick = ["--ksample", "3", "--pc", "1", "--n-per-pc", "2", "--skip-umap", "--truth-images", "4", "-q"]
+    assert main(["analyze", str(run), "--class", str(c), "-o", str(out), *quick]) == 0
+    members = found == c
+    assert np.load(out / "kmeans_labels.npy").shape == (members.sum(),)
+    assert members[np.loadtxt(out / "kmeans_centers_ind.txt", dtype=int)].all()  # input rows, all in class c
+    assert len(list((out / "kmeans").glob("vol_*.mrc"))) == 3
+    summary = json.loads((out / "analysis.json").read_text())
+    truth = np.load(sim / "labels.npz")["component"][members]
+    share = np.mean(truth == np.bincount(truth[truth >= 0]).argmax())
+    assert summary["class"] == c and summary["truth"]["class_purity"]["fraction"] == pytest.approx(share)
+    capsys.readouterr()
+    assert main(["analyze", str(run), "-o", str(tmp_path / "bad"), *quick]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "is a mixture run of 2 classes: choose one with --class C" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()

@@ -179,5 +179,7 @@ def clustering_scores(truth: SimulationTruth, labels: np.ndarray, pc1: np.ndarra
     true, kind = truth_labels(truth)
     real = true >= 0
     if kind == "conformation":
+        if np.ptp(true[real]) == 0:  # one conformation: nothing to order
+            return {"against": kind}
         return {"against": kind, "spearman_pc1": float(abs(spearmanr(pc1[real], true[real]).statistic))}
     return {"against": kind, "ari": adjusted_rand_index(true[real], labels[real])}

@@ -58,6 +58,20 @@ class ImageBatch:
         return self.rotations
 
 
+def batch_rows(batch: ImageBatch, size: int) -> list[ImageBatch]:
+    """``batch`` cut into consecutive batches of at most ``size`` images."""
+
+    def rows(values: Tensor | None, start: int) -> Tensor | None:
+        return None if values is None else values[start : start + size]
+
+    return [
+        ImageBatch(
+            batch.index[s : s + size], batch.images_ht[s : s + size], rows(batch.ctf, s), rows(batch.rotations, s)
+        )
+        for s in range(0, len(batch.index), size)
+    ]
+
+
 def check_max_freq(max_freq: float) -> None:
     """InputError unless the band limit ``max_freq`` is a fraction of Nyquist in (0, 1]."""
     if not 0 < max_freq <= 1:

@@ -99,3 +99,16 @@ def test_gmm_benchmark_quick():
     areas = re.findall(r"\| train-(?:gmm --init-map|vae \(3×32\)) \| ([\d.]+) \|", text)
     assert len(areas) == 2 and all(0 < float(a) < 1 for a in areas), text
     assert "Segments found (RUN/segments.json" in text and "Segments that move most along PC1" in text, text
+
+
+def test_mixture_benchmark_quick():
+    text = _run("mixture.py")
+    row = re.search(r"\| ([\d.-]+) \| ([\d.-]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \(of -k 4\) \|", text)
+    ari, _, junk_recall, junk_precision, k_found = row.groups()
+    assert float(junk_recall) >= 0.9 and float(junk_precision) >= 0.9 and int(k_found) >= 2, text
+    assert float(ari) > 0.5, text  # 900 particles at D=24, 6 epochs: a smoke test, not the benchmark's claim
+    calibrated = re.findall(r"\| \[[\d.]+, [\d.]+[)\]] \| (\d+) \| [\d.]+ \| [\d.]+ \|", text)
+    assert sum(map(int, calibrated)) == 900, text
+    costs = re.findall(r"\| ([134]) \| (\d+) \| (\d+) \| ([\d.]+)× \| (\d+) \| (\d+) \| ([\d.]+)× \|", text)
+    assert [c[0] for c in costs] == ["1", "3", "4"] and all(float(v) > 0 for c in costs for v in c[1:]), text
+    assert "train-vae --zdim 8 (k-means of z, 4 clusters)" in text, text

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import re
 import subprocess
+import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,3 +94,32 @@ def sh(cmd: list, log: Path | None = None, env: dict | None = None) -> tuple[flo
         raise SystemExit(f"failed ({out.returncode}): {' '.join(map(str, cmd))}\n{out.stderr[-3000:]}")
     peak = re.findall(r"PEAK_KB (\d+)", out.stderr)
     return seconds, int(peak[-1]) / 1024 if peak else float("nan")
+
+
+def save_results(work: Path, results: dict) -> None:
+    """Write a resumable benchmark's results so far (WORK/results.json)."""
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+
+
+def resumable_main(script: str, doc: str, cases: dict, run_case, report) -> None:
+    """The command line of a resumable benchmark: --quick (the "quick" case, one thread, printed only),
+    --workdir (keep the runs there; results.json lets a rerun skip what is done), --output (the
+    Markdown report, default next to the script). ``run_case(work, case, results) -> results`` and
+    ``report(results, case, command) -> str``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--output", default=str(Path(script).with_suffix(".md")))
+    args = parser.parse_args()
+    case = cases["quick" if args.quick else "full"]
+    if args.quick:
+        os.environ["OMP_NUM_THREADS"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        saved = work / "results.json"
+        results = run_case(work, case, json.loads(saved.read_text()) if saved.exists() else {})
+        text = report(results, case, " ".join([f"python benchmarks/{Path(script).name}", *sys.argv[1:]]))
+    print(text)
+    if not args.quick:
+        Path(args.output).write_text(text)

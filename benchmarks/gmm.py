@@ -22,18 +22,15 @@ C. Speed: images/s of each training (its own epoch timer, log.csv), same data, b
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import adk_trajectory_args, git_revision, machine_description, sh  # noqa: E402
+from common import adk_trajectory_args, git_revision, machine_description, resumable_main, save_results, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 CASES = {
@@ -147,12 +144,12 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
         key, run = f"atomic/{deform}", work / f"atomic_{deform}"
         if key in results and "rmsd_closed_end_A" not in results[key]:  # scored before that column existed
             results[key] = {**results[key], **score_atomic(run, sim, case)}
-            save(work, results)
+            save_results(work, results)
         if key not in results:
             seconds, _ = sh([CRYOSCAPE, "train-gmm", star, "-o", run, "--init-model", adk_closed, "--fit",
                              "--deform", deform, *arch(case), *n, *threads(case), "--force", "-q"])  # fmt: skip
             results[key] = {**score_atomic(run, sim, case), "wall_s": seconds}
-            save(work, results)
+            save_results(work, results)
     if "map/free" not in results:
         consensus = work / "consensus"
         consensus.mkdir(exist_ok=True)
@@ -162,18 +159,14 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
                          "--resolution", str(case["resolution"]), *arch(case), *n, *threads(case), "--force", "-q"])  # fmt: skip
         results["map/free"] = {"fsc_area": per_image_fsc_area(run, heldout, case), "images_per_s": images_per_s(run),
                                "wall_s": seconds}  # fmt: skip
-        save(work, results)
+        save_results(work, results)
     if "vae" not in results:
         run = work / "vae"
         seconds, _ = sh([CRYOSCAPE, "train-vae", star, "-o", run, *arch(case), *n, *threads(case), "--force", "-q"])
         results["vae"] = {"fsc_area": per_image_fsc_area(run, heldout, case), "images_per_s": images_per_s(run),
                           "wall_s": seconds}  # fmt: skip
-        save(work, results)
+        save_results(work, results)
     return results
-
-
-def save(work: Path, results: dict) -> None:
-    (work / "results.json").write_text(json.dumps(results, indent=1))
 
 
 def report(results: dict, case: dict, command: str) -> str:
@@ -235,23 +228,7 @@ def report(results: dict, case: dict, command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workdir", default=None)
-    parser.add_argument("--output", default=str(Path(__file__).with_suffix(".md")))
-    args = parser.parse_args()
-    case = CASES["quick" if args.quick else "full"]
-    if args.quick:
-        os.environ["OMP_NUM_THREADS"] = "1"
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.workdir or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        saved = work / "results.json"
-        results = run_case(work, case, json.loads(saved.read_text()) if saved.exists() else {})
-        text = report(results, case, " ".join(["python benchmarks/gmm.py", *sys.argv[1:]]))
-    print(text)
-    if not args.quick:
-        Path(args.output).write_text(text)
+    resumable_main(__file__, __doc__, CASES, run_case, report)
 
 
 if __name__ == "__main__":

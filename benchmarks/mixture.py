@@ -22,20 +22,17 @@ C. Cost: training images/s (each run's log.csv: the epoch's gradient steps) at K
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import re
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import git_revision, machine_description, sh  # noqa: E402
+from common import git_revision, machine_description, resumable_main, save_results, sh  # noqa: E402
 
 CRYOSCAPE = Path(sys.executable).parent / "cryoscape"
 SPECIES = ["adk (closed→open)", "1hvr", "1a28"]
@@ -173,18 +170,18 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
     mix_args = ["--zdim", "2", "--anneal-epochs", str(warm), *case["arch"], *threads(case)]
     if "mix" in results and "calibration" not in results["mix"]:  # scored before that column existed
         results["mix"] = {**results["mix"], **score_mixture(work / "mix", sim, case)}
-        save(work, results)
+        save_results(work, results)
     if "mix" not in results:
         run = work / "mix"
         seconds, peak = sh([CRYOSCAPE, "train-mix", star, "-o", run, "-k", str(case["k"]), *mix_args, *n])
         results["mix"] = {**score_mixture(run, sim, case), "rates": epoch_rates(run, warm), "wall_s": seconds,
                           "peak_mb": peak}  # fmt: skip
-        save(work, results)
+        save_results(work, results)
     if "vae" not in results:
         run = work / "vae"
         seconds, _ = sh([CRYOSCAPE, "train-vae", star, "-o", run, "--zdim", "8", *case["arch"], *n, *threads(case)])
         results["vae"] = {"ari_kmeans": score_vae(run, sim), "rates": epoch_rates(run, 0), "wall_s": seconds}
-        save(work, results)
+        save_results(work, results)
     subset = work / "cost_subset.npy"
     np.save(subset, np.arange(case["cost"]))
     for k in (1, 3):
@@ -192,12 +189,8 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
             run = work / f"k{k}"
             sh([CRYOSCAPE, "train-mix", star, "-o", run, "-k", str(k), *mix_args, "-n", str(warm + 1), "--ind", subset])
             results[f"cost/k{k}"] = {"rates": epoch_rates(run, warm), "n": case["cost"]}
-            save(work, results)
+            save_results(work, results)
     return results
-
-
-def save(work: Path, results: dict) -> None:
-    (work / "results.json").write_text(json.dumps(results, indent=1))
 
 
 def name(label: int) -> str:
@@ -305,23 +298,7 @@ def report(results: dict, case: dict, command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workdir", default=None)
-    parser.add_argument("--output", default=str(Path(__file__).with_suffix(".md")))
-    args = parser.parse_args()
-    case = CASES["quick" if args.quick else "full"]
-    if args.quick:
-        os.environ["OMP_NUM_THREADS"] = "1"
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.workdir or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        saved = work / "results.json"
-        results = run_case(work, case, json.loads(saved.read_text()) if saved.exists() else {})
-        text = report(results, case, " ".join(["python benchmarks/mixture.py", *sys.argv[1:]]))
-    print(text)
-    if not args.quick:
-        Path(args.output).write_text(text)
+    resumable_main(__file__, __doc__, CASES, run_case, report)
 
 
 if __name__ == "__main__":

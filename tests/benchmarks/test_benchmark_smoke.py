@@ -112,3 +112,5 @@ def test_mixture_benchmark_quick():
     costs = re.findall(r"\| ([134]) \| (\d+) \| (\d+) \| ([\d.]+)× \| (\d+) \| (\d+) \| ([\d.]+)× \|", text)
     assert [c[0] for c in costs] == ["1", "3", "4"] and all(float(v) > 0 for c in costs for v in c[1:]), text
     assert "train-vae --zdim 8 (k-means of z, 4 clusters)" in text, text
+    pair = re.findall(r"\| (0\.1|1\.0) \| (-?[\d.]+) \| (\d) \| \d+ \| ", text)
+    assert [p[0] for p in pair] == ["0.1", "1.0"] and all(-1 <= float(p[1]) <= 1 for p in pair), text

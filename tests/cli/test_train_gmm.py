@@ -1,5 +1,7 @@
 """train-gmm end to end on the adenylate-kinase closed→open data (D=32), and its bad inputs."""
 
+import logging
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -101,3 +103,22 @@ def test_bad_start_models_and_maps(adk, tmp_path, capsys):
     run = tmp_path / "fitted"
     assert main(["train-gmm", star, "-o", str(run), "--init-model", str(tmp_path / "shifted.pdb"), "--fit",
                  "-n", "1", "--zdim", "1", *TINY]) == 0  # fmt: skip
+
+
+def test_a_start_model_of_the_other_hand_is_warned_about(adk, tmp_path, caplog):
+    out, _ = adk
+    frame = read_atomic_model(out / "closed.pdb")[0]
+    mirrored = frame.coords_A.copy()
+    mirrored[:, 2] = 2 * (D // 2) * APIX - mirrored[:, 2]  # through the box centre along z, as flip-hand mirrors maps
+    write_moved_models(out / "closed.pdb", [mirrored], tmp_path / "mirrored.pdb")
+    warning = "the mirror image of the start model fits the consensus map better"
+    for name, model in {"mirrored": tmp_path / "mirrored.pdb", "right": out / "closed.pdb"}.items():
+        args = ["train-gmm", str(out / "sim/particles.star"), "-o", str(tmp_path / name), "--init-model", str(model)]
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="cryoscape"):
+            assert main([*args, "-n", "1", "--zdim", "1", "--deform", "free", *TINY]) == 0
+        err = caplog.text
+        correlation, mirror = map(
+            float, re.search(r"correlation ([\d.-]+) \(its mirror image: ([\d.-]+)\)", err).groups()
+        )
+        assert (warning in err) == (name == "mirrored") and (mirror > correlation + 0.05) == (name == "mirrored"), err

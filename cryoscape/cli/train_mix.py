@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 
 from cryoscape.cli.training_options import add_training_arguments, run_training
-from cryoscape.models.mixture import WARMUP_IMAGES
+from cryoscape.models.mixture_settings import WARMUP_IMAGES
 
 # A run folder is written as training goes (checkpoints to resume from), not staged.
 STAGED_OUTPUTS = False

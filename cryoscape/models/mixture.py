@@ -48,7 +48,7 @@ D=32, 3 Å/px, SNR 0.1, 3000 particles, -k 5, 12 epochs: ARI 0.995 with junk as 
 (two empty classes pruned at epoch 3), junk recall 1.0 and precision 0.997, class maps at 10.6,
 10.6 (adk, middle frames) and 13.4 Å FSC=0.5 against their truth. A warm-up too short for the heads
 to specialize lets one head take every image: on the tests' two-species toy (400 particles, -k 3),
-2,000 warm-up images collapsed 3 of 6 seeds, 3,200 separated 12 of 12 (``WARMUP_IMAGES``).
+2,000 warm-up images collapsed 3 of 6 seeds, 3,200 separated 12 of 12 (``mixture_settings.WARMUP_IMAGES``).
 
 Per-particle outputs: ``class_prob`` (N, K + 1), the posterior with the junk column last;
 ``evidence`` (N, K), log p(image | k) − log p(image | junk) in nats (0 for pruned classes; over the
@@ -60,7 +60,6 @@ derived after each epoch, ``class`` (N,) int64: the most probable class, −1 fo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -75,16 +74,12 @@ from cryoscape.models.contract import ImageBatch, VolumeModel, band_limit_radius
 from cryoscape.models.encoder import ImageEncoder
 from cryoscape.models.mixture_classes import balanced_responsibilities, prune_and_merge
 from cryoscape.models.mixture_screening import screen_classes, screens
-from cryoscape.models.neural_field import NeuralField, check_field_settings
-from cryoscape.models.registry import ModelSettings, register
+from cryoscape.models.mixture_settings import MixtureSettings
+from cryoscape.models.neural_field import NeuralField
 from cryoscape.models.vae import HeterogeneousVAE
 
 log = logging.getLogger("cryoscape")
 
-MIN_PARTICLES_PER_CLASS = 10
-# images the warm-up should see (anneal_epochs × particles): below it the heads may not have
-# specialized when the exact posterior starts, and one head can take every image (module docstring)
-WARMUP_IMAGES = 3200
 # images rendered together in the per-particle pass: K fields at 256 images at once are memory-bound
 # (float32, D=64, K=8, 2 CPU cores: 19 s per 256 images in one chunk, 12 s in chunks of 16)
 OUTPUT_CHUNK = 16
@@ -293,77 +288,3 @@ def _shell_mean(values: Tensor, shells: Tensor, n: int) -> Tensor:
     total = torch.zeros(n, device=values.device).index_add_(0, shells, values.float())
     count = torch.bincount(shells, minlength=n).clamp(min=1)
     return total / count
-
-
-@register
-@dataclass(frozen=True)
-class MixtureSettings(ModelSettings):
-    """A mixture of ``classes`` neural fields (each ``width`` × ``depth``, positional ``encoding``, band
-    limit ``max_freq``) with a latent of ``zdim`` numbers per class (0: discrete classes only; encoder
-    ``enc_width`` × ``enc_depth``, KL weight ``beta``), a junk class (``junk``), annealing from
-    ``start_temperature`` over ``anneal_epochs``, pruning below ``min_fraction`` or ``junk_evidence``,
-    merging maps whose FSC averaged to half the band limit exceeds ``merge_fsc``
-    (:mod:`cryoscape.models.mixture_classes`), and screening classes below the low-resolution posterior
-    ``screen`` (:mod:`cryoscape.models.mixture_screening`)."""
-
-    kind = "mixture"
-    command = "train-mix"
-    option = "mixture"
-    default_lr = 1e-3
-    summary = "a mixture of neural fields with a junk class (Hydra-like)"
-    classes: int = 3
-    zdim: int = 0  # a field here, a property (0) in the base
-    width: int = 256
-    depth: int = 3
-    encoding: str = "gaussian"
-    max_freq: float = 1.0
-    enc_width: int = 256
-    enc_depth: int = 3
-    beta: float | None = None
-    junk: bool = True
-    start_temperature: float = 0.01
-    anneal_epochs: int = 2
-    noise_momentum: float = 0.95
-    min_fraction: float = 0.02
-    merge_fsc: float = 0.9
-    junk_evidence: float = 0.1
-    screen: float = 1e-3
-
-    def check(self) -> None:
-        if self.classes < 1:
-            raise InputError(f"the number of classes (-k) must be at least 1, got {self.classes}")
-        if self.zdim < 0:
-            raise InputError(f"the latent dimension (--zdim) must be 0 or more, got {self.zdim}")
-        check_field_settings(self.width, self.depth, self.encoding, self.max_freq)
-        if self.zdim and (self.enc_width < 1 or self.enc_depth < 1):
-            raise InputError(
-                f"the encoder needs a width and depth of at least 1, got {self.enc_width}, {self.enc_depth}"
-            )
-        if not 0 < self.start_temperature <= 1 or self.anneal_epochs < 0:
-            raise InputError("the start temperature must be in (0, 1] and the annealing epochs at least 0")
-        if not 0 <= self.min_fraction < 1 or not 0 < self.merge_fsc <= 1 or not 0 <= self.junk_evidence < 1:
-            raise InputError("the pruning fraction and junk evidence must be in [0, 1), the merging FSC in (0, 1]")
-        if not 0 <= self.screen < 1:
-            raise InputError(f"the screening posterior (--screen) must be in [0, 1), got {self.screen}")
-        if not 0 <= self.noise_momentum < 1:
-            raise InputError(f"the noise momentum must be in [0, 1), got {self.noise_momentum}")
-
-    def check_particles(self, n: int) -> None:
-        if self.classes * MIN_PARTICLES_PER_CLASS > n:
-            raise InputError(
-                f"-k {self.classes} needs at least {self.classes * MIN_PARTICLES_PER_CLASS} particles "
-                f"({MIN_PARTICLES_PER_CLASS} per class); the input has {n}"
-            )
-        if self.classes > 1 and self.anneal_epochs * n < WARMUP_IMAGES:
-            log.warning(
-                "the warm-up sees %d images (%d epochs of %d particles), fewer than %d: classes may collapse into "
-                "one; give --anneal-epochs %d or more",
-                self.anneal_epochs * n,
-                self.anneal_epochs,
-                n,
-                WARMUP_IMAGES,
-                -(-WARMUP_IMAGES // n),
-            )
-
-    def build(self, D: int, seed: int) -> MixtureOfFields:
-        return MixtureOfFields(D, self, seed)

@@ -9,16 +9,20 @@ from __future__ import annotations
 import html
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
-import torch
 
 from cryoscape.analysis import plots
 from cryoscape.analysis.clustering_metrics import adjusted_rand_index
 from cryoscape.analysis.ground_truth import find_truth
 from cryoscape.inference.run_config import RunConfig
 from cryoscape.inference.run_models import load_model
+from cryoscape.models import mixture_classes
+
+if TYPE_CHECKING:
+    from cryoscape.models.mixture import MixtureOfFields
 
 
 def class_shares(run: Path) -> pd.DataFrame:
@@ -48,18 +52,14 @@ def shares_html(table: pd.DataFrame) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, div_id="class_shares")
 
 
-@torch.no_grad()
 def class_maps(run: Path, config: RunConfig, labels: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
     """(the kept classes, their maps (D, D, D) in the data's units): each at the median latent of
-    its particles (RUN/z.npy) when the classes have a latent."""
+    its particles (RUN/z.npy) when the classes have a latent (:func:`mixture_classes.class_maps`)."""
     model, _, _ = load_model(run)
     kept = [k for k in range(model.n_classes) if (labels == k).any()]
     z = np.load(run / "z.npy") if config.zdim else None
-    maps = []
-    for k in kept:
-        latent = None if z is None else torch.as_tensor(np.median(z[labels == k], axis=0)[None], dtype=torch.float32)
-        maps.append((model.class_model(k).volumes(latent)[0] * config.data.scale).numpy())
-    return kept, maps
+    maps = mixture_classes.class_maps(cast("MixtureOfFields", model), kept, np.load(run / "class_prob.npy"), z)
+    return kept, [m * config.data.scale for m in maps]
 
 
 def confusion_html(run: Path, config: RunConfig, labels: np.ndarray, particles: str | None) -> list[str]:

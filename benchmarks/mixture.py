@@ -109,7 +109,7 @@ def score_mixture(run: Path, sim: Path, case: dict) -> dict:
     classes = []
     for c in kept:
         mine = found == c
-        species = int(np.bincount(truth[mine] + 1, minlength=4).argmax()) - 1
+        species = int(np.bincount(truth[mine] + 1, minlength=int(truth.max()) + 2).argmax()) - 1
         out = run / f"class{c}"
         sh([CRYOSCAPE, "eval-vol", run, "--class", str(c), "-o", out, *threads(case)])
         if species == 0:

@@ -114,3 +114,15 @@ def test_mixture_benchmark_quick():
     assert "train-vae --zdim 8 (k-means of z, 4 clusters)" in text, text
     pair = re.findall(r"\| (0\.1|1\.0) \| (-?[\d.]+) \| (\d) \| \d+ \| ", text)
     assert [p[0] for p in pair] == ["0.1", "1.0"] and all(-1 <= float(p[1]) <= 1 for p in pair), text
+
+
+def test_six_species_benchmark_quick():
+    text = _run("mixture_six.py")
+    row = re.search(r"\| ([\d.-]+) \| ([\d.-]+) \| ([\d.-]+) \| ([\d.]+) \| ([\d.na]+) \| (\d+) \(of -k 8\) \|", text)
+    assert row, text
+    aris, junk_recall, k_found = [float(v) for v in row.groups()[:3]], float(row.group(4)), int(row.group(6))
+    assert all(-1 <= a <= 1 for a in aris) and junk_recall >= 0.8 and 2 <= k_found <= 8, text  # 600 particles, D=24
+    counts = re.findall(
+        r"^\| (?:junk|adk \(closed→open\)|1hvr|4E43 \(on 1hvr\)|1a28|19hc|5a7u) \| ([\d |]+) \|$", text, re.M
+    )
+    assert len(counts) == 7 and sum(int(v) for c in counts for v in c.split("|")) == 600, text

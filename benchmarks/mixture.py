@@ -157,6 +157,22 @@ def calibration(confidence: np.ndarray, correct: np.ndarray) -> list[dict]:
     return rows
 
 
+def calibration_table(rows: list[dict]) -> list[str]:
+    """The rows of :func:`calibration` as a Markdown table, with its heading line."""
+    lines = [
+        "Calibration (every particle, by its largest posterior; right = its class stands for its true species, or "
+        "junk for junk):",
+        "",
+        "| largest posterior | particles | mean posterior | fraction right |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        closing = "]" if row["bin"][1] == 1 else ")"
+        lines.append(f"| [{row['bin'][0]:g}, {row['bin'][1]:g}{closing} | {row['n']} | {row['confidence']:.4f} | "
+                     f"{row['accuracy']:.4f} |")  # fmt: skip
+    return lines
+
+
 def score_vae(run: Path, sim: Path) -> float:
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
@@ -293,17 +309,8 @@ def report(results: dict, case: dict, command: str) -> str:
         )
     lines += [
         "",
-        "Calibration (every particle, by its largest posterior; right = its class stands for its true species, or "
-        "junk for junk):",
-        "",
-        "| largest posterior | particles | mean posterior | fraction right |",
-        "|---|---|---|---|",
+        *calibration_table(mix["calibration"]),
     ]
-    for row in mix["calibration"]:
-        lines.append(
-            f"| [{row['bin'][0]:g}, {row['bin'][1]:g}{']' if row['bin'][1] == 1 else ')'} | {row['n']} | "
-            f"{row['confidence']:.4f} | {row['accuracy']:.4f} |"
-        )
     labels = mix["confusion_labels"]
     truth_rows = [i for i, v in enumerate(labels) if v in (-1, 0, 1, 2)]
     found_cols = [i for i, v in enumerate(labels) if any(row[i] for row in mix["confusion"])]

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import git_revision, machine_description, resumable_main, save_results, sh  # noqa: E402
-from mixture import CRYOSCAPE, QUICK_ARCH, epoch_rates, score_mixture, superposed_4e43, threads  # noqa: E402
+from mixture import CRYOSCAPE, QUICK_ARCH, calibration_table, epoch_rates, score_mixture, superposed_4e43, threads  # noqa: E402
 
 NAMES = ["adk (closed→open)", "1hvr", "4E43 (on 1hvr)", "1a28", "19hc", "5a7u"]
 PAIR = (1, 2)  # 1hvr, 4E43
@@ -93,6 +93,8 @@ def report(results: dict, case: dict, command: str) -> str:
         )
     labels = mix["confusion_labels"]
     lines += [
+        "",
+        *calibration_table(mix["calibration"]),
         "",
         "Confusion matrix (rows: true species; columns: classes found, −1 = junk):",
         "",

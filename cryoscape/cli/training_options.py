@@ -179,6 +179,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
     from cryoscape.inference.distributed import end_process_group, start_process_group
     from cryoscape.inference.engine import train
     from cryoscape.inference.run_config import RunOrigin, TrainingSettings
+    from cryoscape.inference.run_outputs import recorded_log
 
     families = families_of(command)
     settings = families[args.model] if len(families) > 1 else next(iter(families.values()))
@@ -224,8 +225,10 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
 
             table = table.subset(read_selection(args.ind, len(table)))
         source = ImageSource.from_table(table, lazy=not args.in_memory)
+        earlier: list = []
         if prepare is not None:
-            prepare(args, table, source)
+            with recorded_log() as earlier:
+                prepare(args, table, source)
         model = settings.from_values(vars(args))
         train(
             source,
@@ -238,6 +241,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
             device=device,
             group=group,
             progress=not args.quiet,
+            earlier=earlier,
         )
         if finish is not None and group.is_main:
             finish(args)

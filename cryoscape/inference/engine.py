@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +68,12 @@ def train(
     device: torch.device | str = "cpu",
     group: ProcessGroup = ONE_PROCESS,
     progress: bool = True,
+    earlier: Sequence[logging.LogRecord] = (),
 ) -> VolumeModel:
     """Train the model ``model`` describes; write the run folder (see module docstring). ``origin``:
-    the particle and index files and the command line to record. Returns the trained model (unwrapped)."""
+    the particle and index files and the command line to record; ``earlier``: log records of the
+    preparation before this call, copied into run.log once the run has started. Returns the trained
+    model (unwrapped)."""
     run, device = Path(run), torch.device(device)
     created = not run.exists()
     if group.is_main:
@@ -77,8 +81,9 @@ def train(
     barrier(group)
     with run_lock(run, held=group.is_main):
         try:
-            with run_log(run if group.is_main else None):
+            with run_log(run if group.is_main else None) as write_earlier:
                 state = start_run(table, source, model, training, origin, run, resume, device, group)
+                write_earlier(earlier)
                 _train(state, source, table, run, device, group, progress)
                 return state.model
         except BaseException:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -89,15 +90,35 @@ def clear_previous_run(run: Path, output_names: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def run_log(run: Path | None):
-    """Copy the log messages of a training run into RUN/run.log (appended on resume)."""
+    """Copy the log messages of a training run into RUN/run.log (appended on resume). Yields a
+    function that writes earlier records (logged before the run folder was ready) into the file only."""
     if run is None:
-        yield
+        yield lambda records: None
         return
     handler = logging.FileHandler(run / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
+
+    def write_earlier(records: Sequence[logging.LogRecord]) -> None:
+        for record in records:
+            handler.handle(record)
+
     try:
-        yield
+        yield write_earlier
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+@contextlib.contextmanager
+def recorded_log():
+    """Collect the cryoscape log records emitted inside the block (they are still shown as usual):
+    yields the list they are appended to."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)

@@ -103,6 +103,7 @@ def test_bad_start_models_and_maps(adk, tmp_path, capsys):
     run = tmp_path / "fitted"
     assert main(["train-gmm", star, "-o", str(run), "--init-model", str(tmp_path / "shifted.pdb"), "--fit",
                  "-n", "1", "--zdim", "1", *TINY]) == 0  # fmt: skip
+    assert "fitted the model into the consensus map: correlation" in (run / "run.log").read_text()
 
 
 def test_a_start_model_of_the_other_hand_is_warned_about(adk, tmp_path, caplog):
@@ -122,3 +123,6 @@ def test_a_start_model_of_the_other_hand_is_warned_about(adk, tmp_path, caplog):
             float, re.search(r"correlation ([\d.-]+) \(its mirror image: ([\d.-]+)\)", err).groups()
         )
         assert (warning in err) == (name == "mirrored") and (mirror > correlation + 0.05) == (name == "mirrored"), err
+        run_log = (tmp_path / name / "run.log").read_text()  # the start model's checks are in the run's own log
+        assert "residue beads of" in run_log and "(its mirror image:" in run_log
+        assert (warning in run_log) == (name == "mirrored"), run_log

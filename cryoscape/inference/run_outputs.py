@@ -110,13 +110,21 @@ def run_log(run: Path | None):
         handler.close()
 
 
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @contextlib.contextmanager
 def recorded_log():
     """Collect the cryoscape log records emitted inside the block (they are still shown as usual):
     yields the list they are appended to."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = _Collector()
+    records = handler.records
     log.addHandler(handler)
     try:
         yield records

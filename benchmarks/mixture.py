@@ -157,6 +157,22 @@ def calibration(confidence: np.ndarray, correct: np.ndarray) -> list[dict]:
     return rows
 
 
+def classes_table(mix: dict, name) -> list[str]:
+    """The run's pruning and merging decisions and a row per class found (its majority species, named
+    by ``name(label)``, particles, FSC against its truth, latent order for adenylate kinase)."""
+    lines = [
+        "Pruning and merging decisions (run.log): " + ("; ".join(mix["decisions"]) or "none") + ".",
+        "",
+        "| class | species (majority) | particles | FSC=0.5 vs its truth | abs Spearman PC1 of z vs frame |",
+        "|---|---|---|---|---|",
+    ]
+    for c in mix["classes"]:
+        rho = f"{c['spearman_pc1']:.3f}" if "spearman_pc1" in c else "–"
+        lines.append(f"| {c['class']} | {name(c['species'])} | {c['particles']} | {c['fsc05_A']:.1f} Å "
+                     f"({c['truth_map']}) | {rho} |")  # fmt: skip
+    return lines
+
+
 def calibration_table(rows: list[dict]) -> list[str]:
     """The rows of :func:`calibration` as a Markdown table, with its heading line."""
     lines = [
@@ -296,17 +312,8 @@ def report(results: dict, case: dict, command: str) -> str:
         f"{mix['junk_precision']:.3f} | {mix['k_found']} (of -k {case['k']}) | {mix['wall_s'] / 60:.1f} min | "
         f"{mix['peak_mb'] / 1024:.1f} GiB |",
         "",
-        "Pruning and merging decisions (run.log): " + ("; ".join(mix["decisions"]) or "none") + ".",
-        "",
-        "| class | species (majority) | particles | FSC=0.5 vs its truth | abs Spearman PC1 of z vs frame |",
-        "|---|---|---|---|---|",
+        *classes_table(mix, name),
     ]
-    for c in mix["classes"]:
-        rho = f"{c['spearman_pc1']:.3f}" if "spearman_pc1" in c else "–"
-        lines.append(
-            f"| {c['class']} | {name(c['species'])} | {c['particles']} | {c['fsc05_A']:.1f} Å "
-            f"({c['truth_map']}) | {rho} |"
-        )
     lines += [
         "",
         *calibration_table(mix["calibration"]),

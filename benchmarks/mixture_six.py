@@ -25,7 +25,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import git_revision, machine_description, resumable_main, save_results, sh  # noqa: E402
-from mixture import CRYOSCAPE, QUICK_ARCH, calibration_table, epoch_rates, score_mixture, superposed_4e43, threads  # noqa: E402
+from mixture import (  # noqa: E402
+    CRYOSCAPE,
+    QUICK_ARCH,
+    calibration_table,
+    classes_table,
+    epoch_rates,
+    score_mixture,
+    superposed_4e43,
+    threads,
+)
 
 NAMES = ["adk (closed→open)", "1hvr", "4E43 (on 1hvr)", "1a28", "19hc", "5a7u"]
 PAIR = (1, 2)  # 1hvr, 4E43
@@ -80,17 +89,8 @@ def report(results: dict, case: dict, command: str) -> str:
         f"{mix['junk_recall']:.3f} | {mix['junk_precision']:.3f} | {mix['k_found']} (of -k {case['k']}) | "
         f"{mix['wall_s'] / 60:.1f} min | {mix['peak_mb'] / 1024:.1f} GiB |",
         "",
-        "Pruning and merging decisions (run.log): " + ("; ".join(mix["decisions"]) or "none") + ".",
-        "",
-        "| class | species (majority) | particles | FSC=0.5 vs its truth | abs Spearman PC1 of z vs frame |",
-        "|---|---|---|---|---|",
+        *classes_table(mix, name),
     ]
-    for c in mix["classes"]:
-        rho = f"{c['spearman_pc1']:.3f}" if "spearman_pc1" in c else "–"
-        lines.append(
-            f"| {c['class']} | {name(c['species'])} | {c['particles']} | {c['fsc05_A']:.1f} Å ({c['truth_map']}) "
-            f"| {rho} |"
-        )
     labels = mix["confusion_labels"]
     lines += [
         "",

@@ -189,6 +189,23 @@ def calibration_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def confusion_table(mix: dict, name, species: int) -> list[str]:
+    """The confusion matrix of :func:`score_mixture` as a Markdown table, with its heading line: a row
+    per true label (junk, then the ``species`` species, named by ``name(label)``), a column per label
+    that holds any particle."""
+    labels, counts = mix["confusion_labels"], mix["confusion"]
+    rows = [i for i, v in enumerate(labels) if -1 <= v < species]
+    columns = [i for i, v in enumerate(labels) if any(row[i] for row in counts)]
+    lines = [
+        "Confusion matrix (rows: the truth; columns: the class found, −1 junk):",
+        "",
+        "| truth \\ found | " + " | ".join(str(labels[j]) for j in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [f"| {name(labels[i])} | " + " | ".join(str(counts[i][j]) for j in columns) + " |" for i in rows]
+    return lines
+
+
 def score_vae(run: Path, sim: Path) -> float:
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
@@ -313,24 +330,10 @@ def report(results: dict, case: dict, command: str) -> str:
         f"{mix['peak_mb'] / 1024:.1f} GiB |",
         "",
         *classes_table(mix, name),
-    ]
-    lines += [
         "",
         *calibration_table(mix["calibration"]),
-    ]
-    labels = mix["confusion_labels"]
-    truth_rows = [i for i, v in enumerate(labels) if v in (-1, 0, 1, 2)]
-    found_cols = [i for i, v in enumerate(labels) if any(row[i] for row in mix["confusion"])]
-    lines += [
         "",
-        "Confusion matrix (rows: the truth; columns: the class found, −1 junk):",
-        "",
-        "| truth \\ found | " + " | ".join(str(labels[j]) for j in found_cols) + " |",
-        "|---|" + "---|" * len(found_cols),
-    ]
-    for i in truth_rows:
-        lines.append(f"| {name(labels[i])} | " + " | ".join(str(mix["confusion"][i][j]) for j in found_cols) + " |")
-    lines += [
+        *confusion_table(mix, name, len(SPECIES)),
         "",
         "## B. The one-class VAE on the same data",
         "",

@@ -30,6 +30,7 @@ from mixture import (  # noqa: E402
     QUICK_ARCH,
     calibration_table,
     classes_table,
+    confusion_table,
     epoch_rates,
     score_mixture,
     superposed_4e43,
@@ -90,20 +91,10 @@ def report(results: dict, case: dict, command: str) -> str:
         f"{mix['wall_s'] / 60:.1f} min | {mix['peak_mb'] / 1024:.1f} GiB |",
         "",
         *classes_table(mix, name),
-    ]
-    labels = mix["confusion_labels"]
-    lines += [
         "",
         *calibration_table(mix["calibration"]),
         "",
-        "Confusion matrix (rows: true species; columns: classes found, −1 = junk):",
-        "",
-        "| true \\ found | " + " | ".join(str(c) for c in labels) + " |",
-        "|---" * (len(labels) + 1) + "|",
-    ]
-    lines += [f"| {name(t)} | " + " | ".join(str(v) for v in row) + " |" for t, row in zip(labels, mix["confusion"])
-              if t < len(NAMES)]  # fmt: skip
-    lines += [
+        *confusion_table(mix, name, len(NAMES)),
         "",
         f"Training images/s: {mix['rates'][0]:.1f} in the warm-up epochs, {mix['rates'][1]:.1f} after them; whole "
         f"epochs (with the posterior pass) {mix['rates'][2]:.0f} s and {mix['rates'][3]:.0f} s.",

@@ -39,9 +39,9 @@ index and get proportion 0 (their column of class_prob is 0) and are no longer r
 the warm-up every class is rendered for every image, so a warm-up epoch costs about K times one
 field's; after it, a low-resolution pass screens the classes and each image renders at full
 resolution only those it may belong to (:mod:`cryoscape.models.mixture_screening`). Measured
-(benchmarks/mixture.md, D=64, 2 CPU cores): training images/s after the warm-up at K=3 are 1.33× the
-time per image of K=1 (2.5× without screening, in the warm-up); -k 8 on three species + junk found
-K=3 with ARI 0.9997.
+(benchmarks/mixture.md, D=64, 2 CPU cores): after the warm-up, a training image costs 1.33× as long
+at K=3 as at K=1 (2.5× without screening, in the warm-up); -k 8 on three species + junk found K=3
+with ARI 0.9997.
 
 Measured (known poses, 2 CPU cores): adk closed→open (10 frames) + 1hvr + 1a28 + 10% noise junk,
 D=32, 3 Å/px, SNR 0.1, 3000 particles, -k 5, 12 epochs: ARI 0.995 with junk as a class, K found 3

@@ -1,18 +1,21 @@
 """Heterogeneous reconstruction without poses (ab initio): poses, a latent space and its maps.
 
-Any poses in PARTICLES are ignored (unless --init-poses). Two steps, each resumable:
+Any poses in PARTICLES are ignored (unless --init-poses). Steps, each resumable:
   1. the consensus: homogeneous ab initio (as abinit-homo, same options) into RUN/consensus
      (map.mrc, half maps, particles.star, log.csv, fsc.png);
-  2. the cryoDRGN VAE (as train-vae, same options) on the poses found, refining every particle's pose
-     as it learns the latent (--refine-poses is on; --no-refine-poses turns it off).
-The consensus step searches poses once against one map, not against every particle's own map, which
-is why it costs minutes instead of cryoDRGN-AI's hours; motions that move the particle's outline
-more than the pose-search grid spacing need the refinement of step 2.
+  2. --rounds times: the cryoDRGN VAE (as train-vae, same options) on the current poses, into
+     RUN/round_R; its latent is split into --clusters k-means clusters, each cluster's centre is
+     decoded into a map, and every particle is searched again (globally, then locally below the
+     grid) against its own cluster's map: RUN/round_R/searched_particles.star;
+  3. the final VAE on the last poses found, in RUN itself.
+Searching against one map per cluster costs one homogeneous search per round, whatever the number
+of clusters, instead of cryoDRGN-AI's search against every particle's own decoded map; motions
+that move the outline of the particle more than the consensus tolerates are what the rounds fix.
 
 Writes the run folder RUN as train-vae does (config.json, weights.N.pt, z.npy, z.N.npy, log.csv,
-loss.png, refined_particles.star: the refined poses), plus RUN/particles.star (the consensus poses)
-and RUN/consensus/. RUN works with eval-vol RUN --zfile, analyze, landscape, trajectory and report.
---load latest resumes: after a finished consensus, it goes on with the VAE.
+loss.png), plus RUN/particles.star (the poses the final VAE used) and RUN/consensus/. RUN works
+with eval-vol RUN --zfile, analyze, landscape, trajectory and report. --load latest resumes from
+the first unfinished step.
 
 The hand is undetermined: the maps may be mirror images (cryoscape flip-hand).
 
@@ -23,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cryoscape.cli.abinit_options import add_search_arguments, run_consensus
 from cryoscape.cli.train_vae import add_arguments as add_vae_arguments
@@ -35,46 +39,129 @@ STAGED_OUTPUTS = False
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_vae_arguments(parser)
     add_search_arguments(parser)
-    parser.add_argument(
-        "--no-refine-poses", dest="refine_poses", action="store_false", help="keep the consensus poses in step 2"
+    group = parser.add_argument_group("rounds of search by latent cluster")
+    group.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds of (VAE, search against cluster maps) before the final VAE (default 2; 0: the "
+        "consensus poses go straight to the final VAE)",
     )
-    parser.set_defaults(refine_poses=True)
+    group.add_argument("--clusters", type=int, default=16, help="k-means clusters of the latent per round (default 16)")
 
 
 def main(args: argparse.Namespace) -> int:
     import logging
-    from dataclasses import replace
-    from pathlib import Path
 
-    from cryoscape.cli.options import ctf_overrides
-    from cryoscape.data.particle_io import load_particles, save_star
     from cryoscape.errors import InputError, OverwriteError
-    from cryoscape.inference.run_config import read_run_config
-    from cryoscape.io.selection import read_selection
 
     log = logging.getLogger("cryoscape")
     run = Path(args.outdir)
-    consensus = run / "consensus"
     if args.poses:
         raise InputError("abinit-het finds the poses: --poses does not apply (use train-vae with known poses)")
+    if args.rounds < 0 or args.clusters < 1:
+        raise InputError(f"--rounds must be ≥ 0 and --clusters ≥ 1, got {args.rounds} and {args.clusters}")
     if not args.load and run.exists() and any(run.iterdir()) and not args.force:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
-    if args.load and (consensus / "particles.star").is_file():
-        log.info("consensus found in %s: going on with the VAE", consensus)
-        if (run / "config.json").is_file():  # the data sign the consensus settled on
-            args.invert = read_run_config(run).training.invert
+    resuming = bool(args.load)
+    poses = run / "consensus/particles.star"
+    if resuming and poses.is_file():
+        log.info("consensus found in %s: going on from there", poses.parent)
+        if (run / "consensus/invert").is_file():  # the data sign the consensus settled on
+            args.invert = not args.invert
     else:
-        table = load_particles(args.particles, datadir=args.datadir, ctf=args.ctf, require_ctf=not args.no_ctf,
-                               ctf_overrides=ctf_overrides(args))  # fmt: skip
-        if args.no_ctf:
-            table = replace(table, ctf=None)
-        if args.ind is not None:
-            table = table.subset(read_selection(args.ind, len(table)))
-            args.ind = None
-        run.mkdir(parents=True, exist_ok=True)
-        forced = argparse.Namespace(**{**vars(args), "force": True})  # a fresh start replaces the consensus
-        result = run_consensus(forced, table, consensus, progress=not args.quiet)
-        args.invert = args.invert != result.inverted
-        save_star(run / "particles.star", result.table, force=True)
-    args.particles, args.force = str(run / "particles.star"), args.force or not args.load
-    return run_training(args, "train-vae")
+        _consensus(args, run)
+    for r in range(1, args.rounds + 1):
+        folder = run / f"round_{r}"
+        searched = folder / "searched_particles.star"
+        if not (resuming and searched.is_file()):
+            _train(args, poses, folder, resuming and (folder / "config.json").is_file())
+            _search(args, poses, folder, searched)
+        poses = searched
+    _copy_star(poses, run / "particles.star")
+    return _train(args, poses, run, resuming and (run / "config.json").is_file())
+
+
+def _consensus(args: argparse.Namespace, run: Path) -> None:
+    """Step 1 into RUN/consensus; a marker file records that the data were found inverted."""
+    from dataclasses import replace
+
+    from cryoscape.cli.options import ctf_overrides
+    from cryoscape.data.particle_io import load_particles
+    from cryoscape.io.selection import read_selection
+
+    table = load_particles(args.particles, datadir=args.datadir, ctf=args.ctf, require_ctf=not args.no_ctf,
+                           ctf_overrides=ctf_overrides(args))  # fmt: skip
+    if args.no_ctf:
+        table = replace(table, ctf=None)
+    if args.ind is not None:
+        table = table.subset(read_selection(args.ind, len(table)))
+        args.ind = None
+    run.mkdir(parents=True, exist_ok=True)
+    forced = argparse.Namespace(**{**vars(args), "force": True})  # a fresh start replaces the consensus
+    result = run_consensus(forced, table, run / "consensus", progress=not args.quiet)
+    if result.inverted:
+        (run / "consensus/invert").write_text("the particles were found dark on light and were inverted\n")
+        args.invert = not args.invert
+
+
+def _train(args: argparse.Namespace, poses: Path, folder: Path, resume: bool) -> int:
+    """The VAE on the poses of ``poses`` into ``folder`` (resumed there when ``resume``)."""
+    vae = argparse.Namespace(**{**vars(args), "particles": str(poses), "outdir": str(folder), "ind": None,
+                                "load": "latest" if resume else None, "force": True})  # fmt: skip
+    return run_training(vae, "train-vae")
+
+
+def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> None:
+    """Cluster the latent of the VAE run ``folder`` (trained on ``poses``), decode the cluster centres
+    and search every particle against its cluster's map, over the band where the cluster maps agree
+    with the consensus map (their median FSC=0.143 radius against it, at most 3D/8); the poses found
+    into ``out``. Poses stay as they were when that band is below the search's first (12 px): the
+    VAE has not learned its maps beyond what the consensus already had."""
+    import logging
+    from dataclasses import replace
+
+    import numpy as np
+
+    from cryoscape.analysis.latent import kmeans_clusters
+    from cryoscape.analysis.maps import decoded_maps, load_vae
+    from cryoscape.data.images import ImageSource
+    from cryoscape.data.particle_io import load_particles, save_star
+    from cryoscape.imaging.fsc import fsc
+    from cryoscape.imaging.rotations import geodesic_angle_deg
+    from cryoscape.inference.cluster_search import search_by_cluster
+    from cryoscape.inference.pose_search import SearchSettings
+    from cryoscape.io.mrc import read_map
+
+    log = logging.getLogger("cryoscape")
+    model, config, _ = load_vae(folder, "latest", None, "abinit-het")
+    table = load_particles(poses)
+    D = table.box_size
+    clusters = kmeans_clusters(np.load(folder / "z.npy"), min(args.clusters, len(table)), seed=args.seed)
+    maps = list(decoded_maps(model, config, clusters.centers.astype(np.float32), 4, "cluster maps", not args.quiet))
+    consensus, apix, _ = read_map(folder.parent / "consensus/map.mrc")
+    agreed = float(np.median([D * apix / fsc(m, consensus, apix).resolution_A(0.143) for m in maps]))
+    settings = SearchSettings(base_level=2, levels=3, keep=8, max_shift_px=D / 8 if args.max_shift is None
+                              else args.max_shift, l_end=min(int(agreed), 3 * D // 8))  # fmt: skip
+    current = (table.rotations, table.shifts_px_of(np.arange(len(table))))
+    if settings.l_end < settings.l_start:
+        log.warning("%s: the cluster maps agree with the consensus map only to %.1f Fourier px (FSC=0.143), below "
+                    "the search's first band (%d px): the VAE has not learned them, so the poses stay as they "
+                    "were (train longer: -n)", folder, agreed, settings.l_start)  # fmt: skip
+        rotations, shifts = current
+    else:
+        rotations, shifts, _, searched = search_by_cluster(
+            ImageSource.from_table(table), table, maps, clusters.labels, settings, current,
+            batch_size=args.search_batch, invert=config.training.invert, progress=not args.quiet,
+        )  # fmt: skip
+        log.info("searched %d particles against %d cluster maps to %d Fourier px: %d took the search's pose, the "
+                 "rest kept theirs refined; median rotation change %.2f°", len(table), len(maps), settings.l_end,
+                 int(searched.sum()), float(np.median(geodesic_angle_deg(rotations, current[0]))))  # fmt: skip
+    apix_each = np.asarray(table.apix, dtype=np.float64)[:, None]
+    save_star(out, replace(table, rotations=rotations, shifts_A=shifts * apix_each), force=True)
+
+
+def _copy_star(source: Path, target: Path) -> None:
+    from cryoscape.data.particle_io import load_particles, save_star
+
+    save_star(target, load_particles(source), force=True)

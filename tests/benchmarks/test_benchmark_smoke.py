@@ -85,6 +85,7 @@ def test_abinit_benchmark_quick():
     rates = re.findall(r"\| 32 \| 8 \| 3 \| 1.88° \| 64 \| ([\d.]+) \|", text)
     assert len(rates) == 1 and float(rates[0]) > 0, text
     assert text.count("| abinit-het | found (no poses given) |") == 1, text
+    assert re.search(r"after each step .*: consensus [\d.]+°, round 1 [\d.]+°\.", text), text
 
 
 def test_gmm_benchmark_quick():

@@ -25,7 +25,7 @@ SCALED_DOWN = [
     ("-o open/nn -n 5 ", "-o open/nn -n 1 "),
     ("-o unposed -n 8000 ", "-o unposed -n 300 "),
     ("-o unposed/abinit ", "-o unposed/abinit " + _QUICK_SEARCH),
-    ("-o sim/abinit_het --zdim 8 -n 5 ", "-o sim/abinit_het --zdim 8 -n 1 " + _QUICK_SEARCH),
+    ("-o sim/abinit_het --zdim 8 -n 5 ", "-o sim/abinit_het --zdim 8 -n 1 --rounds 1 " + _QUICK_SEARCH),
 ]
 
 

@@ -127,6 +127,7 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
     from cryoscape.analysis.maps import decoded_maps, load_vae
     from cryoscape.data.images import ImageSource
     from cryoscape.data.particle_io import load_particles, save_star
+    from cryoscape.errors import InputError
     from cryoscape.imaging.fsc import fsc
     from cryoscape.imaging.rotations import geodesic_angle_deg
     from cryoscape.inference.cluster_search import search_by_cluster
@@ -143,7 +144,10 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
     agreed = float(np.median([D * apix / fsc(m, consensus, apix).resolution_A(0.143) for m in maps]))
     settings = SearchSettings(base_level=2, levels=3, keep=8, max_shift_px=D / 8 if args.max_shift is None
                               else args.max_shift, l_end=min(int(agreed), 3 * D // 8))  # fmt: skip
-    current = (table.rotations, table.shifts_px_of(np.arange(len(table))))
+    shifts_now = table.shifts_px_of(np.arange(len(table)))
+    if table.rotations is None or shifts_now is None:
+        raise InputError(f"{poses} has no poses to search from")
+    current = (table.rotations, shifts_now)
     if settings.l_end < settings.l_start:
         log.warning("%s: the cluster maps agree with the consensus map only to %.1f Fourier px (FSC=0.143), below "
                     "the search's first band (%d px): the VAE has not learned them, so the poses stay as they "

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "abinit-het": (
         "cryoscape.cli.abinit_het",
-        "heterogeneous reconstruction without poses: consensus ab initio, then the VAE refining the poses",
+        "heterogeneous reconstruction without poses: consensus ab initio, rounds of VAE and search by cluster",
     ),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
     "train-mix": (

@@ -1,4 +1,4 @@
-"""abinit-homo's bad input: one clear line, exit 1, and no RUN folder left behind."""
+"""abinit-homo's and abinit-het's bad input: one clear line, exit 1, and no RUN folder left behind."""
 
 import numpy as np
 import pytest
@@ -49,3 +49,14 @@ def test_no_ctf_data_are_accepted_with_no_ctf(tmp_path, capsys):
     star = _dataset(tmp_path, 50, 16, ctf=False)
     assert main(["abinit-homo", str(star), "-o", str(tmp_path / "run"), "--no-ctf"]) == 1
     assert "at least 200 particles" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"), [(["--rounds", "-1"], "--rounds must be ≥ 0"), (["--clusters", "0"], "--clusters ≥ 1")]
+)
+def test_abinit_het_rounds_and_clusters_are_checked(tmp_path, capsys, extra, message):
+    star = _dataset(tmp_path, 300, 16)
+    assert main(["abinit-het", str(star), "-o", str(tmp_path / "run"), "--zdim", "1", *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()

@@ -143,7 +143,8 @@ def het_case(work: Path, n: int, epochs: int, quick: bool) -> dict:
         if command == "abinit-het":
             true_rotations = load_particles(sim / "particles.star").rotations
             steps = {"consensus": run / "consensus/particles.star"}
-            steps |= {f"round {r}": run / f"round_{r}/searched_particles.star" for r in range(1, 9)}
+            rounds = sorted(run.glob("round_*/searched_particles.star"), key=lambda p: int(p.parent.name[6:]))
+            steps |= {f"round {star.parent.name[6:]}": star for star in rounds}
             row["median_by_step"] = {
                 step: pose_accuracy(load_particles(star).rotations, true_rotations).median_deg
                 for step, star in steps.items()

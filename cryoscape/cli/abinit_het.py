@@ -119,7 +119,6 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
     into ``out``. Poses stay as they were when that band is below the search's first (12 px): the
     VAE has not learned its maps beyond what the consensus already had."""
     import logging
-    from dataclasses import replace
 
     import numpy as np
 
@@ -144,7 +143,7 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
     agreed = float(np.median([D * apix / fsc(m, consensus, apix).resolution_A(0.143) for m in maps]))
     settings = SearchSettings(base_level=2, levels=3, keep=8, max_shift_px=D / 8 if args.max_shift is None
                               else args.max_shift, l_end=min(int(agreed), 3 * D // 8))  # fmt: skip
-    shifts_now = table.shifts_px_of(np.arange(len(table)))
+    shifts_now = table.shifts_px
     if table.rotations is None or shifts_now is None:
         raise InputError(f"{poses} has no poses to search from")
     current = (table.rotations, shifts_now)
@@ -161,8 +160,7 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
         log.info("searched %d particles against %d cluster maps to %d Fourier px: %d took the search's pose, the "
                  "rest kept theirs refined; median rotation change %.2f°", len(table), len(maps), settings.l_end,
                  int(searched.sum()), float(np.median(geodesic_angle_deg(rotations, current[0]))))  # fmt: skip
-    apix_each = np.asarray(table.apix, dtype=np.float64)[:, None]
-    save_star(out, replace(table, rotations=rotations, shifts_A=shifts * apix_each), force=True)
+    save_star(out, table.with_poses(rotations, shifts), force=True)
 
 
 def _copy_star(source: Path, target: Path) -> None:

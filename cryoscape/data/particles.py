@@ -244,6 +244,11 @@ class ParticleTable:
         """Shifts in pixels of the stored images (RELION origin sign)."""
         return None if self.shifts_A is None else self.shifts_A / self.apix[:, None]
 
+    def with_poses(self, rotations: np.ndarray, shifts_px: np.ndarray) -> ParticleTable:
+        """A copy with rotations (N, 3, 3) and shifts given in pixels (N, 2) (stored in Å)."""
+        apix = np.asarray(self.apix, dtype=np.float64)[:, None]
+        return replace(self, rotations=np.array(rotations), shifts_A=np.asarray(shifts_px) * apix)
+
     def shifts_px_of(self, index) -> np.ndarray | None:
         """Shifts in pixels (B, 2) of the particles ``index`` only (O(B), for per-batch use)."""
         if self.shifts_A is None:

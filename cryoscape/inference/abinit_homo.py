@@ -98,8 +98,8 @@ class AbinitSettings:
         self.search.check(D)
 
     def grid_spacing_deg(self) -> float:
-        """Angular spacing of the global search's last level: 60° / 2^(base level + levels)."""
-        return 60.0 / 2 ** (self.search.base_level + self.search.levels)
+        """Angular spacing of the global search's last level (:meth:`SearchSettings.grid_spacing_deg`)."""
+        return self.search.grid_spacing_deg()
 
 
 @dataclass
@@ -203,8 +203,7 @@ class _Run:
 
     def posed(self, table: ParticleTable) -> ParticleTable:
         """``table`` with the current poses (copies; shifts converted to Å)."""
-        apix = np.asarray(table.apix, dtype=np.float64)[:, None]
-        return replace(table, rotations=self.rotations.copy(), shifts_A=self.shifts_px * apix)
+        return table.with_poses(self.rotations, self.shifts_px)
 
     def reconstruct(self) -> Reconstruction:
         return backproject(self.source, self.posed(self.table), invert=self.invert, use_ctf=self.table.ctf is not None,

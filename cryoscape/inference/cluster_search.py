@@ -52,7 +52,7 @@ def search_by_cluster(
     bare = replace(table, rotations=None, shifts_A=None)
     rotations, shifts = np.zeros((len(table), 3, 3)), np.zeros((len(table), 2))
     errors, searched = np.zeros(len(table)), np.zeros(len(table), dtype=bool)
-    step_deg = 60.0 / 2 ** (settings.base_level + settings.levels) / 2
+    step_deg = settings.grid_spacing_deg() / 2
     band = settings.band_limit(settings.levels, table.box_size)
     with Progress(len(table), "search by cluster", "images", progress) as bar:
         for k, volume in enumerate(maps):

@@ -58,6 +58,10 @@ class SearchSettings:
         if not 1 <= self.l_start <= self.l_end:
             raise InputError(f"band limits must satisfy 1 ≤ start ≤ end, got {self.l_start} and {self.l_end}")
 
+    def grid_spacing_deg(self) -> float:
+        """Angular spacing of the last level's grid: 60° / 2^(base level + levels)."""
+        return 60.0 / 2 ** (self.base_level + self.levels)
+
     def band_limit(self, level: int, D: int) -> int:
         """L at refinement ``level`` (0 = base): l_start + ⌊level/levels·(l_end − l_start)⌋, at most D/2 − 1."""
         steps = max(self.levels, 1)

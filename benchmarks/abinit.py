@@ -12,7 +12,7 @@ A. Accuracy and wall time. adenylate kinase (open), D=64, 1.5 Å/px, CTF, shifts
    the truth map is set beside the FSC of `backproject` with the true poses on the same particles.
 C. (--het) Heterogeneous: adenylate kinase closed→open (98 frames), D=64, 1.4 Å/px, SNR 0.1, shifts up
    to 2 px (the VAE benchmark's data), --het-n particles. `cryoscape abinit-het` (no poses; its
-   default 2 rounds of VAE and search by latent cluster) and `cryoscape train-vae` (true poses),
+   default 3 rounds of VAE and search by latent cluster) and `cryoscape train-vae` (true poses),
    same VAE options and epochs. Scored: the median rotation error of abinit-het's poses after each
    step (consensus, rounds) and of the poses its final VAE used; |Spearman| between PC1 of z and
    the true frame; the mean per-image FSC area of 50 random particles' maps against their true frame's map. abinit-het's maps

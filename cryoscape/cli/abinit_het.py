@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--rounds",
         type=int,
-        default=2,
-        help="rounds of (VAE, search against cluster maps) before the final VAE (default 2; 0: the "
+        default=3,
+        help="rounds of (VAE, search against cluster maps) before the final VAE (default 3; 0: the "
         "consensus poses go straight to the final VAE)",
     )
     group.add_argument("--clusters", type=int, default=16, help="k-means clusters of the latent per round (default 16)")
@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--rounds must be ≥ 0 and --clusters ≥ 1, got {args.rounds} and {args.clusters}")
     if not args.load and run.exists() and any(run.iterdir()) and not args.force:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
-    resuming = bool(args.load)
+    resuming = bool(args.load)  # False from the first step that is computed again: later ones start afresh
     poses = run / "consensus/particles.star"
     if resuming and poses.is_file():
         log.info("consensus found in %s: going on from there", poses.parent)
@@ -71,12 +71,14 @@ def main(args: argparse.Namespace) -> int:
             args.invert = not args.invert
     else:
         _consensus(args, run)
+        resuming = False
     for r in range(1, args.rounds + 1):
         folder = run / f"round_{r}"
         searched = folder / "searched_particles.star"
         if not (resuming and searched.is_file()):
             _train(args, poses, folder, resuming and (folder / "config.json").is_file())
             _search(args, poses, folder, searched)
+            resuming = False
         poses = searched
     _copy_star(poses, run / "particles.star")
     return _train(args, poses, run, resuming and (run / "config.json").is_file())

@@ -4,6 +4,7 @@ whose poses are near the truth. One epoch of a small VAE does not learn its maps
 consensus, so the round keeps the consensus poses and says so (the rounds' gain on real-sized data
 is measured in benchmarks/abinit.md; tests/inference/test_cluster_search.py checks the search)."""
 
+import json
 import logging
 
 import numpy as np
@@ -45,3 +46,8 @@ def test_abinit_het_end_to_end(tmp_path, caplog):
     resume = ["abinit-het", star, "-o", str(run), *_vae(2), *SMALL, "--load", "latest", "-q"]
     assert main(resume) == 0  # one more epoch of the final VAE, from the round already there
     assert (run / "weights.2.pt").is_file() and not (run / "round_1/weights.2.pt").exists()
+
+    more = ["abinit-het", star, "-o", str(run), *_vae(1), *SMALL, "--rounds", "2", "--load", "latest", "-q"]
+    assert main(more) == 0  # a round more: the final VAE starts afresh on round 2's poses
+    assert json.loads((run / "config.json").read_text())["data"]["particles"].endswith("round_2/searched_particles.star")
+    assert (run / "weights.1.pt").is_file() and not (run / "weights.2.pt").exists()

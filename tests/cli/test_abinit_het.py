@@ -49,5 +49,7 @@ def test_abinit_het_end_to_end(tmp_path, caplog):
 
     more = ["abinit-het", star, "-o", str(run), *_vae(1), *SMALL, "--rounds", "2", "--load", "latest", "-q"]
     assert main(more) == 0  # a round more: the final VAE starts afresh on round 2's poses
-    assert json.loads((run / "config.json").read_text())["data"]["particles"].endswith("round_2/searched_particles.star")
+    assert json.loads((run / "config.json").read_text())["data"]["particles"].endswith(
+        "round_2/searched_particles.star"
+    )
     assert (run / "weights.1.pt").is_file() and not (run / "weights.2.pt").exists()

@@ -12,6 +12,12 @@ defined only up to G (g·Q fits as well); a reconstruction symmetrised in its ow
 normaliser, whose other elements do change the errors. Q starts as the rotation that makes one pose
 exact, the best of up to 64 such seeds (median fit over up to 2,000 poses), then alternates a few
 times between picking each g_i and refitting Q.
+
+The map's origin is as undetermined as its orientation: a point x of the map lands at (R_i·x)[:2]
+in image i, so the shifts of a reconstruction moved by d (the truth's frame) are the truth's plus
+(R_i·d)[:2] (the particle table's shift convention; tests/inference/test_pose_search.py moves the true
+map by whole voxels and searches). :func:`global_translation` fits d by least squares; what remains
+is each image's own shift error.
 """
 
 from __future__ import annotations
@@ -84,3 +90,12 @@ def pose_accuracy(found: np.ndarray, truth: np.ndarray, group: np.ndarray | None
     if np.median(mirror) < np.median(direct):
         return PoseAccuracy(mirror, q_mirror, True)
     return PoseAccuracy(direct, q_direct, False)
+
+
+def global_translation(found_shifts: np.ndarray, truth_shifts: np.ndarray, truth_rotations: np.ndarray) -> np.ndarray:
+    """The move d (x, y, z; the shifts' unit) of the found map from the truth's that best explains
+    ``found_shifts − truth_shifts`` (N, 2) as (R_i·d)[:2] over ``truth_rotations`` R_i (N, 3, 3);
+    ``found_shifts − (R_i·d)[:2]`` are the found shifts with the map's origin put back on the truth's."""
+    A = np.asarray(truth_rotations, np.float64)[:, :2, :].reshape(-1, 3)
+    diff = (np.asarray(found_shifts, np.float64) - np.asarray(truth_shifts, np.float64)).reshape(-1)
+    return np.linalg.lstsq(A, diff, rcond=None)[0]

@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(rigid segments over the residue index, cryoSPHERE; the default for --init-model) or residues "
         "(per-residue offsets held by bond and clash restraints, cryofold)",
     )
+    parser.add_argument(
+        "--loss",
+        choices=("gaussian", "frc", "correlation"),
+        default="gaussian",
+        help="image term of the loss, over the band: gaussian (the VAE's Gaussian likelihood of the "
+        "CTF-weighted images, mean squared error per pixel; the default), frc (1 − mean Fourier ring "
+        "correlation, e2gmm) or correlation (1 − correlation with the model image, cryoSPHERE)",
+    )
     parser.add_argument("--zdim", type=int, default=4, help="latent dimension (default 4)")
     parser.add_argument("--segments", dest="n_segments", type=int, default=20, help="rigid segments (default 20)")
     parser.add_argument(

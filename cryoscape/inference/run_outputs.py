@@ -17,7 +17,12 @@ from cryoscape.io.staging import staged_file
 
 log = logging.getLogger("cryoscape")
 
-_AXIS_LABELS = {"mse": "mean squared error, normalized units", "kl": "KL divergence per image (nats)"}
+_AXIS_LABELS = {
+    "mse": "mean squared error, normalized units",
+    "kl": "KL divergence per image (nats)",
+    "one_minus_frc": "1 − mean Fourier ring correlation",
+    "one_minus_correlation": "1 − correlation with the model image",
+}
 _TIMING = ("seconds", "images_per_s")
 
 

@@ -2,10 +2,11 @@
 
 The map of particle i is M isotropic Gaussians (:mod:`cryoscape.imaging.gaussians`) at centres
 decoded from its latent z_i (:mod:`cryoscape.models.bead_deformation`), with masses and widths shared
-by all particles and learned. z_i comes from the VAE's image encoder (the phase-flipped image), so
-the loss is the VAE's: the Gaussian likelihood of the CTF-weighted Hartley images (mean squared error
-over the band) + β · KL / N_mask, plus, for ``segments`` and ``residues``, ``restraint_weight`` ×
-(bond + clash) in Å² (:mod:`cryoscape.models.bead_restraints`).
+by all particles and learned. z_i comes from the VAE's image encoder (the phase-flipped image). The
+loss is the image term ``loss`` (:mod:`cryoscape.models.image_losses`: by default the VAE's Gaussian
+likelihood of the CTF-weighted Hartley images, the mean squared error over the band; or e2gmm's 1 −
+FRC, or cryoSPHERE's 1 − correlation) + β · KL / N_mask, plus, for ``segments`` and ``residues``,
+``restraint_weight`` × (bond + clash) in Å² (:mod:`cryoscape.models.bead_restraints`).
 
 Scale: masses are in units of the start model (electrons, or map units) times one gain, set by
 least squares on the first training batch (the start model's CTF-weighted slices against the
@@ -29,10 +30,13 @@ from cryoscape.imaging.grids import circular_mask
 from cryoscape.models.bead_deformation import DEFORMATIONS, BeadDeformation
 from cryoscape.models.bead_restraints import BeadRestraints
 from cryoscape.models.bead_start import StartBeads
-from cryoscape.models.contract import ImageBatch, VolumeModel, band_limit_radius, check_max_freq, reconstruction_error
+from cryoscape.models.contract import ImageBatch, VolumeModel, band_limit_radius, check_max_freq
 from cryoscape.models.encoder import ImageEncoder
+from cryoscape.models.image_losses import LOSSES, image_loss
 from cryoscape.models.registry import ModelSettings, register
 from cryoscape.models.vae import HeterogeneousVAE, kl_divergence
+
+LOSS_TERMS = {"gaussian": "mse", "frc": "one_minus_frc", "correlation": "one_minus_correlation"}  # log.csv columns
 
 
 class GaussianBeads(VolumeModel):
@@ -55,8 +59,10 @@ class GaussianBeads(VolumeModel):
         beta: float | None = None,
         restraint_weight: float = 1.0,
         max_freq: float = 1.0,
+        loss: str = "gaussian",
     ):
         super().__init__()
+        self.loss = loss
         self.D, self.zdim, self.radius = D, zdim, band_limit_radius(D, max_freq)
         centers = torch.as_tensor(start.centers, dtype=torch.float32)
         masses = torch.as_tensor(start.masses, dtype=torch.float32)
@@ -129,10 +135,11 @@ class GaussianBeads(VolumeModel):
         mu, logvar = self.encoder(HeterogeneousVAE.encoder_input(batch))
         noise = torch.randn(len(batch.index), self.zdim, generator=generator, device=mu.device)
         centers = self.centers(mu + torch.exp(0.5 * logvar) * noise)
-        mse = reconstruction_error(self._slices_at(centers, batch.poses()), batch, mask)
+        model_ht = transfer(self._slices_at(centers, batch.poses()), batch.ctf)
+        fit = image_loss(self.loss, model_ht, batch.images_ht, mask)
         kl = kl_divergence(mu.float(), logvar.float())
-        terms = {"mse": mse, "kl": kl}
-        loss = mse + self.kl_weight * kl / int(mask.sum())
+        terms = {LOSS_TERMS[self.loss]: fit, "kl": kl}
+        loss = fit + self.kl_weight * kl / int(mask.sum())
         if self.restraints is not None:
             restraint = self.restraints(centers)
             loss = loss + self.restraint_weight * sum(restraint.values())
@@ -155,7 +162,7 @@ class GaussianBeadSettings(ModelSettings):
     model file they came from, for eval-vol's PDB output; "" for map beads), latent width ``zdim``,
     deformation ``deform`` with ``n_segments`` segments, encoder ``enc_width`` × ``enc_depth``,
     decoder ``width`` × ``depth``, KL weight ``beta`` (None: 1/zdim), ``restraint_weight`` per Å²,
-    band limit ``max_freq``."""
+    band limit ``max_freq``, image ``loss`` (:data:`cryoscape.models.image_losses.LOSSES`)."""
 
     kind = "gmm"
     command = "train-gmm"
@@ -174,6 +181,7 @@ class GaussianBeadSettings(ModelSettings):
     beta: float | None = None
     restraint_weight: float = 1.0
     max_freq: float = 1.0
+    loss: str = "gaussian"
 
     def check(self) -> None:
         if self.zdim < 1:
@@ -182,6 +190,8 @@ class GaussianBeadSettings(ModelSettings):
             raise InputError(f"--deform must be one of {', '.join(DEFORMATIONS)}, got {self.deform!r}")
         if self.n_segments < 1:
             raise InputError(f"--segments must be at least 1, got {self.n_segments}")
+        if self.loss not in LOSSES:
+            raise InputError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.restraint_weight < 0:
             raise InputError(f"--restraint-weight must be >= 0, got {self.restraint_weight}")
         if not self.beads:
@@ -206,4 +216,5 @@ class GaussianBeadSettings(ModelSettings):
             self.beta,
             self.restraint_weight,
             self.max_freq,
+            self.loss,
         )

@@ -69,6 +69,19 @@ def test_segments_bring_the_closed_model_to_each_particle(adk, tmp_path):
     assert (maps / "vol_001.mrc").exists()
 
 
+def test_the_frc_loss_also_fits_the_motion(adk, tmp_path):
+    """e2gmm's loss trains the same model (scale-free: the gain stays at its calibration; the
+    correlation loss takes the same path, its value checked in tests/models/test_image_losses.py);
+    the per-epoch loss term is logged under its own name."""
+    out, ca = adk
+    run, loss = tmp_path / "frc", "frc"
+    args = ["train-gmm", str(out / "sim/particles.star"), "-o", str(run), "--init-model", str(out / "closed.pdb")]
+    assert main(args + ["--zdim", "1", "-n", "4", "--segments", "8", "--loss", loss, *TINY]) == 0
+    rmsd, rmsd0, _ = _ca_rmsd(run, ca, np.load(out / "sim/labels.npz")["conformation"])
+    assert rmsd.mean() < 0.8 * rmsd0.mean(), (rmsd.mean(), rmsd0.mean())
+    assert f"one_minus_{loss}" in (run / "log.csv").read_text().splitlines()[0]
+
+
 def test_an_undeformed_model_writes_the_start_atoms(adk, tmp_path):
     out, _ = adk
     start = residue_beads(read_atomic_model(out / "closed.pdb")[0], D, APIX)

@@ -102,6 +102,14 @@ def test_gmm_benchmark_quick():
     assert "Segments found (RUN/segments.json" in text and "Segments that move most along PC1" in text, text
 
 
+def test_gmm_losses_benchmark_quick():
+    text = _run("gmm_losses.py")
+    rows = re.findall(r"\| (gaussian|frc|correlation) \| ([\d.]+) Å \| [\d.]+ / ([\d.]+) Å \|", text)
+    assert [r[0] for r in rows] == ["gaussian", "frc", "correlation"], text
+    assert all(0 < float(decoded) < 2 * float(start) for _, decoded, start in rows), text  # 2 epochs: a smoke test
+    assert "Lowest mean Cα RMSD: `--loss " in text, text
+
+
 def test_mixture_benchmark_quick():
     text = _run("mixture.py")
     row = re.search(r"\| ([\d.-]+) \| ([\d.-]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \(of -k 4\) \|", text)

@@ -1,6 +1,7 @@
 """Benchmark: homogeneous ab initio (`cryoscape abinit-homo`) against the truth, and pose-search scaling.
 
-Run:  .venv/bin/python benchmarks/abinit.py            (writes benchmarks/abinit.md; about 70 min on 2 cores)
+Run:  .venv/bin/python benchmarks/abinit.py            (writes benchmarks/abinit.md; about 70 min on 2 cores;
+                                                       --parts AB: A and B only, about 20 min)
       .venv/bin/python benchmarks/abinit.py --quick    (tiny data, prints only; a smoke test)
 
 A. Accuracy and wall time. adenylate kinase (open), D=64, 1.5 Å/px, CTF, shifts up to 3 px, SNR 0.1,
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import subprocess
 import sys
@@ -225,8 +225,7 @@ def scaling(work: Path, quick: bool, device: str) -> list[dict]:
     return rows
 
 
-def report(case: dict, acc: dict, rows: list[dict], command: str, device: str) -> str:
-    ratio = acc["fsc05_ours"] / acc["fsc05_true"]
+def report(case: dict, acc: dict | None, rows: list[dict], command: str, device: str) -> str:
     lines = [
         "# Ab initio: accuracy, wall time, pose-search scaling",
         "",
@@ -234,6 +233,17 @@ def report(case: dict, acc: dict, rows: list[dict], command: str, device: str) -
         f"Machine: {machine_description()}; search device: {device}  ",
         f"cryoscape revision {git_revision()}; float32 throughout.",
         "",
+    ]
+    if acc is not None:
+        lines += accuracy_report(case, acc)
+    if rows:
+        lines += scaling_report(rows)
+    return "\n".join(lines)
+
+
+def accuracy_report(case: dict, acc: dict) -> list[str]:
+    ratio = acc["fsc05_ours"] / acc["fsc05_true"]
+    return [
         f"## A. `cryoscape abinit-homo` on adenylate kinase (open), D={case['box']}, {case['apix']} Å/px, "
         f"SNR {case['snr']}, shifts ≤ 3 px, {case['n']:,} particles, {case['threads']} torch threads",
         "",
@@ -251,6 +261,11 @@ def report(case: dict, acc: dict, rows: list[dict], command: str, device: str) -
         f"| ratio found / true poses (goal ≤ 1.3) | {ratio:.2f} |",
         f"| half-map FSC=0.143, found poses | {acc['half_ours']:.2f} Å |",
         "",
+    ]
+
+
+def scaling_report(rows: list[dict]) -> list[str]:
+    lines = [
         "## B. Pose-search throughput (search_poses against the true map, batch 128, images in memory)",
         "",
         "| D | kept candidates | levels after the 15° base | final spacing | images | images/s | peak memory, batch 16 |",
@@ -262,8 +277,7 @@ def report(case: dict, acc: dict, rows: list[dict], command: str, device: str) -
         lines.append(
             f"| {r['box']} | {r['keep']} | {r['levels']} | {spacing:.2f}° | {r['images']} | {r['rate']:.1f} | {memory} |"
         )
-    lines += ["", f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.", "", ""]
-    return "\n".join(lines)
+    return lines + ["", f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.", "", ""]
 
 
 def het_report(het: dict, args) -> str:
@@ -297,6 +311,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny data; print the report, write nothing")
     parser.add_argument("--output", default=str(Path(__file__).with_suffix(".md")), help="report path")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--parts", default="ABC", help="which of A, B, C to run (default ABC; the report has those)")
     parser.add_argument("--het-n", type=int, default=8000, help="particles of case C (default 8000)")
     parser.add_argument("--het-epochs", type=int, default=5, help="VAE epochs of case C (default 5)")
     parser.add_argument("--memory-probe", nargs=3, metavar=("STAR", "BOX", "DEVICE"), help=argparse.SUPPRESS)
@@ -309,15 +324,15 @@ def main() -> None:
     torch.set_num_threads(case["threads"])
     extra = QUICK_SEARCH if args.quick else []
     with tempfile.TemporaryDirectory() as tmp:
-        acc = accuracy_case(Path(tmp), case, extra)
-        rows = scaling(Path(tmp), args.quick, args.device)
-        het = het_case(Path(tmp), 300 if args.quick else args.het_n, 1 if args.quick else args.het_epochs, args.quick)
-    command = "python benchmarks/abinit.py" + (" --quick" if args.quick else "")
-    text = report(case, acc, rows, command, args.device) + het_report(het, args)
+        acc = accuracy_case(Path(tmp), case, extra) if "A" in args.parts else None
+        rows = scaling(Path(tmp), args.quick, args.device) if "B" in args.parts else []
+        n, epochs = (300, 1) if args.quick else (args.het_n, args.het_epochs)
+        het = het_case(Path(tmp), n, epochs, args.quick) if "C" in args.parts else None
+    command = " ".join(["python benchmarks/abinit.py", *sys.argv[1:]])
+    text = report(case, acc, rows, command, args.device) + (het_report(het, args) if het else "")
     print(text)
     if not args.quick:
         Path(args.output).write_text(text)
-    print(json.dumps({k: v for k, v in acc.items() if isinstance(v, float)}))
 
 
 if __name__ == "__main__":

@@ -256,7 +256,7 @@ def abinit_homo(
     settings.check(len(table), table.box_size)
     run = _Run(source, table, settings, invert, progress)
     if init_poses:
-        shifts = table.shifts_px_of(np.arange(len(table)))
+        shifts = table.shifts_px
         if table.rotations is None or shifts is None:
             raise InputError("refining poses needs a particle file with poses")
         run.rotations, run.shifts_px = table.rotations.copy(), shifts

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from cryoscape.errors import InputError
 from cryoscape.imaging.forward import transfer
+from cryoscape.models.image_losses import image_loss
 
 
 @dataclass
@@ -90,8 +91,9 @@ def band_limit_radius(D: int, max_freq: float) -> int:
 def reconstruction_error(
     slices: Float[Tensor, "B D D"], batch: ImageBatch, mask: Bool[Tensor, "D D"]
 ) -> Float[Tensor, ""]:
-    """Mean over images and the pixels of ``mask`` (D, D) of (CTF · slices − images)², in float32."""
-    return ((transfer(slices.float(), batch.ctf) - batch.images_ht)[:, mask] ** 2).mean()
+    """Mean over images and the pixels of ``mask`` (D, D) of (CTF · slices − images)², in float32
+    (the ``gaussian`` :func:`~cryoscape.models.image_losses.image_loss`)."""
+    return image_loss("gaussian", transfer(slices.float(), batch.ctf), batch.images_ht, mask)
 
 
 class VolumeModel(nn.Module):

@@ -2,7 +2,7 @@
 images over the training mask (the engine's band: radius ≤ the model's band limit, DC excluded).
 
 - ``gaussian``: the mean squared error per pixel, the negative log-likelihood of white Gaussian noise
-  up to its scale (the VAE's loss, :func:`cryoscape.models.contract.reconstruction_error`).
+  up to its scale (the VAE's loss: :func:`cryoscape.models.contract.reconstruction_error` is this one).
 - ``frc``: 1 − the mean over Fourier rings (round(|k|), 1 … band) of each image's Fourier ring
   correlation with its model image, averaged over images (e2gmm's loss, −FRC, up to the constant).
 - ``correlation``: 1 − each image's Pearson correlation with its model image over the band, averaged

@@ -176,7 +176,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
     from cryoscape.data.particle_io import load_particles
     from cryoscape.errors import InputError, OverwriteError
     from cryoscape.inference.device import bfloat16_is_fast, resolve_device
-    from cryoscape.inference.distributed import end_process_group, start_process_group
+    from cryoscape.inference.distributed import end_process_group, joined, start_process_group
     from cryoscape.inference.engine import train
     from cryoscape.inference.run_config import RunOrigin, TrainingSettings
     from cryoscape.inference.run_outputs import recorded_log
@@ -189,6 +189,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
         raise InputError(f"--load latest: {run} is not a run folder (no config.json)")
     if not args.load and run.exists() and any(run.iterdir()) and not args.force:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
+    owner = not joined()  # abinit-het holds its process group across its VAE runs
     group, device = start_process_group(resolve_device(args.device))
     if device.type == "cpu" and group.is_main:
         logging.getLogger("cryoscape").info(getattr(args, "threads_note", ""))
@@ -246,5 +247,6 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
         if finish is not None and group.is_main:
             finish(args)
     finally:
-        end_process_group(group)
+        if owner:
+            end_process_group(group)
     return 0

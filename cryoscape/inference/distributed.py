@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import torch
@@ -28,9 +29,10 @@ class ProcessGroup:
 ONE_PROCESS = ProcessGroup()
 
 
-def start_process_group(device: torch.device) -> tuple[ProcessGroup, torch.device]:
-    """Join torchrun's process group when there is one; returns the group and this process's device
-    (cuda:LOCAL_RANK when ``device`` is CUDA)."""
+def start_process_group(device: torch.device, timeout_s: float | None = None) -> tuple[ProcessGroup, torch.device]:
+    """Join torchrun's process group when there is one (a no-op when this process has joined it
+    already); returns the group and this process's device (cuda:LOCAL_RANK when ``device`` is CUDA).
+    ``timeout_s``: how long a collective waits for the slowest process (torch's default if None)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return ProcessGroup(), device
@@ -38,8 +40,14 @@ def start_process_group(device: torch.device) -> tuple[ProcessGroup, torch.devic
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        timeout = None if timeout_s is None else timedelta(seconds=timeout_s)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
     return ProcessGroup(dist.get_rank(), dist.get_world_size()), device
+
+
+def joined() -> bool:
+    """Whether this process is in a torch.distributed process group now."""
+    return dist.is_initialized()
 
 
 def all_reduce_sum(values: list[float], device: torch.device, group: ProcessGroup) -> list[float]:

@@ -6,6 +6,9 @@ is measured in benchmarks/abinit.md; tests/inference/test_cluster_search.py chec
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -53,3 +56,25 @@ def test_abinit_het_end_to_end(tmp_path, caplog):
         "round_2/searched_particles.star"
     )
     assert (run / "weights.1.pt").is_file() and not (run / "weights.2.pt").exists()
+
+
+def test_abinit_het_under_torchrun_searches_once(tmp_path):
+    """Two gloo processes: the VAEs train in both, the consensus and the search run in the main
+    process only (each stage's log line appears once), and the run is complete."""
+    args = ["simulate", "adk_dims_closed_to_open", "-o", str(tmp_path / "sim"), "-n", "400", "--box", "32"]
+    assert main([*args, "--apix", "3", "--snr", "1", "--max-shift", "2", "--seed", "13", "-q"]) == 0
+    run = tmp_path / "run"
+    quick = [*("--restarts", "1", "--iterations", "20", "--refine-rounds", "1", "--rounds", "1", "--clusters", "2")]
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "cryoscape.cli.main", "abinit-het", str(tmp_path / "sim/particles.star"), "-o", str(run),
+         *_vae(1), *quick],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert output.count("stage stochastic 1") == 1, output[-3000:]  # the consensus ran once
+    searches = output.count("cluster maps agree with the consensus") + output.count("searched 400 particles")
+    assert searches == 1, output[-3000:]  # the round's search ran once
+    assert np.load(run / "z.npy").shape == (400, 1)
+    assert load_particles(run / "particles.star").rotations.shape == (400, 3, 3)

@@ -1,7 +1,7 @@
-"""The schedule shared by the heterogeneous ab initio commands (abinit-het, abinit-mix).
+"""The schedule of heterogeneous ab initio (abinit-het), for any family of models and search step.
 
 1. the consensus: homogeneous ab initio of every particle into RUN/consensus;
-2. ``--rounds`` times: a model of the family (train-vae, train-mix) on the current poses, into
+2. ``--rounds`` times: a model of the family (e.g. train-vae) on the current poses, into
    RUN/round_R, then the command's own search step, which writes RUN/round_R/searched_particles.star;
 3. the final model on the last poses, in RUN itself, and RUN/particles.star.
 Each step is resumable (--load latest goes on from the first unfinished one; every later step then
@@ -43,9 +43,9 @@ def check_run_folder(args: argparse.Namespace, command: str) -> None:
         raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
 
 
-def run_rounds(args: argparse.Namespace, family: str, search: SearchStep, finish=None) -> int:
+def run_rounds(args: argparse.Namespace, family: str, search: SearchStep) -> int:
     """The schedule above with the model family ``family`` (a training command's name) and the
-    command's ``search`` step; ``finish(args)`` runs in the main process after the final model."""
+    command's ``search`` step."""
     from cryoscape.inference.device import resolve_device
     from cryoscape.inference.distributed import barrier, end_process_group, start_process_group
 
@@ -76,7 +76,7 @@ def run_rounds(args: argparse.Namespace, family: str, search: SearchStep, finish
             poses = searched
         if group.is_main:
             _copy_star(poses, run / "particles.star")
-        return _train(args, family, poses, run, resuming and (run / "config.json").is_file(), finish)
+        return _train(args, family, poses, run, resuming and (run / "config.json").is_file())
     finally:
         end_process_group(group)
 
@@ -103,11 +103,11 @@ def _consensus(args: argparse.Namespace, run: Path) -> None:
         (run / "consensus/invert").write_text("the particles were found dark on light and were inverted\n")
 
 
-def _train(args: argparse.Namespace, family: str, poses: Path, folder: Path, resume: bool, finish=None) -> int:
+def _train(args: argparse.Namespace, family: str, poses: Path, folder: Path, resume: bool) -> int:
     """The ``family`` model on the poses of ``poses`` into ``folder`` (resumed there when ``resume``)."""
     options = argparse.Namespace(**{**vars(args), "particles": str(poses), "outdir": str(folder), "ind": None,
                                     "load": "latest" if resume else None, "force": True})  # fmt: skip
-    return run_training(options, family, finish=finish)
+    return run_training(options, family)
 
 
 def _copy_star(source: Path, target: Path) -> None:

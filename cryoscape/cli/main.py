@@ -40,10 +40,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cryoscape.cli.abinit_het",
         "heterogeneous reconstruction without poses: consensus ab initio, rounds of VAE and search by cluster",
     ),
-    "abinit-mix": (
-        "cryoscape.cli.abinit_mix",
-        "compositional heterogeneity without poses: consensus ab initio, rounds of mixture and ab initio by class",
-    ),
     "train-vae": ("cryoscape.cli.train_vae", "heterogeneous reconstruction with known poses: the cryoDRGN VAE"),
     "train-mix": (
         "cryoscape.cli.train_mix",

@@ -104,10 +104,13 @@ def test_gmm_benchmark_quick():
 
 def test_gmm_losses_benchmark_quick():
     text = _run("gmm_losses.py")
-    rows = re.findall(r"\| (gaussian|frc|correlation) \| ([\d.]+) Å \| [\d.]+ / ([\d.]+) Å \|", text)
+    # columns: mean Cα RMSD | closed end decoded / start | open end decoded / start
+    rows = re.findall(
+        r"\| (gaussian|frc|correlation) \| [\d.]+ Å \| [\d.]+ / [\d.]+ Å \| ([\d.]+) / ([\d.]+) Å \|", text
+    )
     assert [r[0] for r in rows] == ["gaussian", "frc", "correlation"], text
     assert all(0 < float(decoded) < 2 * float(start) for _, decoded, start in rows), text  # 2 epochs: a smoke test
-    assert "Lowest mean Cα RMSD: `--loss " in text, text
+    assert "Best by each measure: mean Cα RMSD: `" in text and "train-gmm's default is `--loss gaussian`" in text, text
 
 
 def test_mixture_benchmark_quick():

@@ -144,6 +144,7 @@ def het_case(work: Path, n: int, epochs: int, quick: bool) -> dict:
         (REFINED, "train-vae", work / "refined", work / "abinit-het/particles.star", ["--refine-poses"]),
     )  # fmt: skip
     het_transform = None  # abinit-het's map frame onto the truth's
+    true_rotations = load_particles(sim / "particles.star").rotations
     for name, command, run, star, extra in runs:
         seconds, peak = sh([CRYOSCAPE, command, star, "-o", run, *vae, *small, *extra])
         model, config, _ = load_vae(run, "latest", None, "benchmark")
@@ -151,13 +152,12 @@ def het_case(work: Path, n: int, epochs: int, quick: bool) -> dict:
         z = np.load(run / "z.npy")
         spearman = abs(spearmanr(latent_pca(z).coords[:, 0], truth.conformation).statistic)
         row = {"seconds": seconds, "peak_mb": peak, "spearman": spearman}
-        transform = het_transform if name == REFINED else None  # the refined run stays in abinit-het's frame
-        if name == REFINED:
-            true_rotations = load_particles(sim / "particles.star").rotations
+        transform = None
+        if name == REFINED:  # the refined run stays in abinit-het's frame
+            transform = het_transform
             refined = load_particles(run / "refined_particles.star").rotations
             row["median_deg"] = pose_accuracy(refined, true_rotations).median_deg
         if command == "abinit-het":
-            true_rotations = load_particles(sim / "particles.star").rotations
             steps = {"consensus": run / "consensus/particles.star"}
             rounds = sorted(run.glob("round_*/searched_particles.star"), key=lambda p: int(p.parent.name[6:]))
             steps |= {f"round {star.parent.name[6:]}": star for star in rounds}

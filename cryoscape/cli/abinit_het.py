@@ -30,12 +30,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cryoscape.cli.abinit_options import add_search_arguments
-from cryoscape.cli.abinit_rounds import check_run_folder, run_rounds
+from cryoscape.cli.abinit_options import add_search_arguments, run_consensus
 from cryoscape.cli.train_vae import add_arguments as add_vae_arguments
+from cryoscape.cli.training_options import run_training
 
 # The VAE writes its run folder as it trains (checkpoints to resume from), not staged.
 STAGED_OUTPUTS = False
+WAIT_FOR_MAIN_S = 7 * 24 * 3600  # seconds the other torchrun processes wait for the main one's steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,12 +54,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cryoscape.errors import InputError
+    import logging
 
-    check_run_folder(args, "abinit-het")
-    if args.clusters < 1:
-        raise InputError(f"--clusters ≥ 1 needed, got {args.clusters}")
-    return run_rounds(args, "train-vae", _search)
+    from cryoscape.errors import InputError, OverwriteError
+    from cryoscape.inference.device import resolve_device
+    from cryoscape.inference.distributed import barrier, end_process_group, start_process_group
+
+    log = logging.getLogger("cryoscape")
+    run = Path(args.outdir)
+    if args.poses:
+        raise InputError("abinit-het finds the poses: --poses does not apply (use train-vae with known poses)")
+    if args.rounds < 0 or args.clusters < 1:
+        raise InputError(f"--rounds must be ≥ 0 and --clusters ≥ 1, got {args.rounds} and {args.clusters}")
+    if not args.load and run.exists() and any(run.iterdir()) and not args.force:
+        raise OverwriteError(f"{run} exists and is not empty; use --load latest to resume or --force to start afresh")
+    # Under torchrun the VAEs train in every process; the consensus and the searches run in the main
+    # one while the others wait at a barrier (for as long as they take: hence the long timeout).
+    group, _ = start_process_group(resolve_device(args.device), timeout_s=WAIT_FOR_MAIN_S)
+    barrier(group)  # every process has checked the folder before the main one writes to it
+    try:
+        resuming = bool(args.load)  # False from the first step that is computed again: later ones start afresh
+        poses = run / "consensus/particles.star"
+        if resuming and poses.is_file():
+            log.info("consensus found in %s: going on from there", poses.parent)
+        else:
+            if group.is_main:
+                _consensus(args, run)
+            resuming = False
+        barrier(group)
+        if (run / "consensus/invert").is_file():  # the data sign the consensus settled on
+            args.invert = not args.invert
+        for r in range(1, args.rounds + 1):
+            folder = run / f"round_{r}"
+            searched = folder / "searched_particles.star"
+            if not (resuming and searched.is_file()):
+                _train(args, poses, folder, resuming and (folder / "config.json").is_file())
+                if group.is_main:
+                    _search(args, poses, folder, searched)
+                barrier(group)
+                resuming = False
+            poses = searched
+        if group.is_main:
+            _copy_star(poses, run / "particles.star")
+        return _train(args, poses, run, resuming and (run / "config.json").is_file())
+    finally:
+        end_process_group(group)
+
+
+def _consensus(args: argparse.Namespace, run: Path) -> None:
+    """Step 1 into RUN/consensus; the marker file RUN/consensus/invert records that the data were
+    found inverted (every process reads it)."""
+    from dataclasses import replace
+
+    from cryoscape.cli.options import ctf_overrides
+    from cryoscape.data.particle_io import load_particles
+    from cryoscape.io.selection import read_selection
+
+    table = load_particles(args.particles, datadir=args.datadir, ctf=args.ctf, require_ctf=not args.no_ctf,
+                           ctf_overrides=ctf_overrides(args))  # fmt: skip
+    if args.no_ctf:
+        table = replace(table, ctf=None)
+    if args.ind is not None:
+        table = table.subset(read_selection(args.ind, len(table)))
+    run.mkdir(parents=True, exist_ok=True)
+    forced = argparse.Namespace(**{**vars(args), "force": True})  # a fresh start replaces the consensus
+    result = run_consensus(forced, table, run / "consensus", progress=not args.quiet)
+    if result.inverted:
+        (run / "consensus/invert").write_text("the particles were found dark on light and were inverted\n")
+
+
+def _train(args: argparse.Namespace, poses: Path, folder: Path, resume: bool) -> int:
+    """The VAE on the poses of ``poses`` into ``folder`` (resumed there when ``resume``)."""
+    vae = argparse.Namespace(**{**vars(args), "particles": str(poses), "outdir": str(folder), "ind": None,
+                                "load": "latest" if resume else None, "force": True})  # fmt: skip
+    return run_training(vae, "train-vae")
 
 
 def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> None:
@@ -110,3 +179,9 @@ def _search(args: argparse.Namespace, poses: Path, folder: Path, out: Path) -> N
                  "rest kept theirs refined; median rotation change %.2f°", len(table), len(maps), settings.l_end,
                  int(searched.sum()), float(np.median(geodesic_angle_deg(rotations, current[0]))))  # fmt: skip
     save_star(out, table.with_poses(rotations, shifts), force=True)
+
+
+def _copy_star(source: Path, target: Path) -> None:
+    from cryoscape.data.particle_io import load_particles, save_star
+
+    save_star(target, load_particles(source), force=True)

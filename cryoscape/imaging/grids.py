@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from cryoscape.errors import InputError
@@ -35,13 +36,24 @@ def frequency_grid_3d(D: int, device=None, dtype=torch.float32) -> torch.Tensor:
 
 
 def _radius_2d(D: int, device=None) -> torch.Tensor:
-    a = _axis(D, device, torch.float64)
-    return torch.sqrt(a[:, None] ** 2 + a[None, :] ** 2)
+    a = _axis_np(D)
+    return _exact_sqrt(a[:, None] ** 2 + a[None, :] ** 2, device)
 
 
 def _radius_3d(D: int, device=None) -> torch.Tensor:
-    a = _axis(D, device, torch.float64)
-    return torch.sqrt(a[:, None, None] ** 2 + a[None, :, None] ** 2 + a[None, None, :] ** 2)
+    a = _axis_np(D)
+    return _exact_sqrt(a[:, None, None] ** 2 + a[None, :, None] ** 2 + a[None, None, :] ** 2, device)
+
+
+def _axis_np(D: int) -> np.ndarray:
+    return np.arange(check_box_size(D), dtype=np.float64) - D // 2
+
+
+def _exact_sqrt(squared: np.ndarray, device) -> torch.Tensor:
+    """Radii as float64, by numpy's correctly rounded square root: torch's float64 sqrt on CPU has
+    been measured 2e-10 off at perfect squares in some processes (sqrt(961) > 31), which changed
+    which pixels a mask of radius 31 holds, and so the size of an encoder's input, between runs."""
+    return torch.from_numpy(np.sqrt(squared)).to(device)
 
 
 def radial_index_2d(D: int, device=None) -> torch.Tensor:

@@ -34,6 +34,22 @@ def test_radial_indices_and_masks():
         grids.circular_mask(15, 3)
 
 
+def test_masks_hold_exactly_the_lattice_points_on_their_radius():
+    """Masks are the integer lattice points with x² + y² (+ z²) <= r², in every process: the encoder's
+    input size, and so whether a checkpoint loads, is the count of fourier_disk_mask (torch's float64
+    sqrt once put sqrt(961) above 31 in some processes, leaving out (31, 0) and its like)."""
+    for D in (32, 64, 128, 256):
+        a = np.arange(D) - D // 2
+        squared = a[:, None] ** 2 + a[None, :] ** 2
+        for r in (D // 2 - 1, D // 4, 5):
+            assert int(grids.circular_mask(D, r).sum()) == int((squared <= r * r).sum())
+        assert int(grids.fourier_disk_mask(D).sum()) == int((squared <= (D // 2 - 1) ** 2).sum()) - 1
+        assert grids.radial_index_2d(D)[D // 2, 1].item() == D // 2 - 1
+    a = np.arange(64) - 32
+    squared3 = a[:, None, None] ** 2 + a[None, :, None] ** 2 + a[None, None, :] ** 2
+    assert int(grids.spherical_mask(64, 31).sum()) == int((squared3 <= 31 * 31).sum())
+
+
 @pytest.mark.parametrize("ndim, half", [(2, 1), (2, 0), (3, -1), (3, 1)])
 def test_centred_lattice_halves_and_mirrors(ndim, half):
     D, radius = 10, 4

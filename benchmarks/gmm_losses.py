@@ -5,7 +5,7 @@ Run:  .venv/bin/python benchmarks/gmm_losses.py            (writes benchmarks/gm
 
 Data and scoring are benchmarks/gmm.py's (adenylate kinase closed→open, 20,000 particles, D=64,
 SNR 0.1, true poses; the start adk_closed.pdb fitted by --fit; --deform segments, zdim 4, 6 epochs,
-batch 8): one run per `--loss`, all else equal. Scored on every particle: the mean Cα RMSD of its
+train-gmm's default batch, learning rate and precision): one run per `--loss`, all else equal. Scored on every particle: the mean Cα RMSD of its
 decoded model against its true frame, at the open end (frames ≥ 88, where the start is far), and
 |Spearman| of PC1 of z with the frame; the images/s of each run's median epoch.
 """
@@ -20,7 +20,7 @@ from cryoscape.cli.train_gmm import add_arguments
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import adk_trajectory_args, git_revision, machine_description, resumable_main, save_results, sh  # noqa: E402
-from gmm import CASES, CRYOSCAPE, arch, score_atomic, threads  # noqa: E402
+from gmm import CASES, CRYOSCAPE, arch, score_atomic, threads, training_of  # noqa: E402
 
 LOSSES = ("gaussian", "frc", "correlation")
 
@@ -37,7 +37,7 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
                              "--fit", "--deform", "segments", "--loss", loss, *arch(case), "-n", str(case["epochs"]),
                              *threads(case), "--force", "-q"])  # fmt: skip
             score = score_atomic(run, sim, case)
-            results[loss] = {k: v for k, v in score.items() if k != "segments"} | {"wall_s": seconds}
+            results[loss] = {k: v for k, v in score.items() if k != "segments"} | training_of(run) | {"wall_s": seconds}
             save_results(work, results)
     return results
 
@@ -51,7 +51,8 @@ def report(results: dict, case: dict, command: str) -> str:
         f"Machine: {machine_description()}.  ",
         f"Data: {case['n']} particles of adenylate kinase closed→open, D={case['box']}, {case['apix']} Å/px, "
         f"SNR 0.1, CTF, true poses; adk_closed.pdb fitted by --fit; --deform segments, {case['epochs']} epochs, "
-        f"batch 8, zdim 4, encoder and decoder 3×{case['arch']}; only --loss differs.",
+        f"batch {results[best]['batch']} at lr {results[best]['lr']:g} in {results[best]['precision']} (train-gmm's "
+        f"defaults), zdim 4, encoder and decoder 3×{case['arch']}; only --loss differs.",
         "",
         "| --loss | mean Cα RMSD to the true frame | closed end (frames < 10): decoded / start | open end (frames "
         "≥ 88): decoded / start | abs Spearman PC1 vs frame | longest Cα–Cα | images/s | wall |",

@@ -55,8 +55,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, command: str, defaul
         "-b",
         "--batch-size",
         type=int,
-        default=8,
-        help="images per gradient step, over all processes together (default 8)",
+        default=None,
+        help="images per gradient step, over all processes together (default: the model's, "
+        + ", ".join(f"{s.default_batch_size} for {name}" for name, s in families.items())
+        + ")",
     )
     parser.add_argument(
         "--lr",
@@ -132,7 +134,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, command: str, defaul
         action=argparse.BooleanOptionalAction,
         default=None,
         help="bfloat16 mixed precision for the networks (default: on where bfloat16 is native: "
-        "CUDA GPUs, and CPUs with AVX512-BF16 or AMX, where it is about 2x faster)",
+        "CUDA GPUs, and CPUs with AVX512-BF16 or AMX, where it is about 2x faster; off for train-gmm, whose "
+        "one network, the encoder, is too small to gain)",
     )
     parser.add_argument("--load", choices=("latest",), default=None, help="resume RUN from its last complete epoch")
     parser.add_argument(
@@ -196,7 +199,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
     try:
         training = TrainingSettings(
             epochs=args.epochs,
-            batch_size=args.batch_size,
+            batch_size=settings.default_batch_size if args.batch_size is None else args.batch_size,
             lr=settings.default_lr if args.lr is None else args.lr,
             lr_decay=settings.default_lr_decay if args.lr_decay is None else args.lr_decay,
             invert=args.invert,
@@ -204,7 +207,7 @@ def run_training(args: argparse.Namespace, command: str, prepare=None, finish=No
             window=args.window_r,
             refine_poses=args.refine_poses,
             pose_lr=args.pose_lr,
-            amp=bfloat16_is_fast(device) if args.amp is None else args.amp,
+            amp=(settings.amp_pays and bfloat16_is_fast(device)) if args.amp is None else args.amp,
             num_workers=args.workers,
             seed=args.seed,
         )

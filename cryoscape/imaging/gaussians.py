@@ -47,25 +47,58 @@ def bead_slices(
     """Centred Hartley slices (B, D, D) [ky, kx] of the projections of beads at ``centers`` (B, M, 3)
     (or (M, 3), shared by all images; pixels from the origin, (x, y, z)), ``masses`` and ``sigmas``
     (M,) or (B, M) (pixels), at poses ``rotations`` (B, 3, 3): the 2D Hartley transform of
-    Σ_z of the bead map (see module docstring). Differentiable in every input."""
+    Σ_z of the bead map (see module docstring). Differentiable in every input; widths shared by
+    all images ((M,)) give their Fourier envelope once, not once per image."""
     D = check_box_size(D)
     check_rotations(rotations)
     _check_beads(centers, masses, sigmas)
     B, M = rotations.shape[0], centers.shape[-2]
-    centers, masses, sigmas = centers.expand(B, M, 3), masses.expand(B, M), sigmas.expand(B, M)
+    centers, masses = centers.expand(B, M, 3), masses.expand(B, M)
     k = (torch.arange(D, device=rotations.device, dtype=centers.dtype) - D // 2) / D  # cycles per pixel
+    envelope = torch.exp(-2 * math.pi**2 * sigmas[..., None] ** 2 * k**2)  # (M, D) or (B, M, D)
+    envelope = envelope.expand(B, M, D) if envelope.dim() == 3 else envelope[None]
     step = max(1, _CHUNK_TERMS // (M * D))
     parts = []
     for s in range(0, B, step):
         q = torch.einsum("bij,bmj->bmi", rotations[s : s + step], centers[s : s + step])[..., :2]  # (b, M, 2)
-        envelope = torch.exp(-2 * math.pi**2 * sigmas[s : s + step, :, None] ** 2 * k**2)  # (b, M, D)
-        phase = -2 * math.pi * q[..., None] * k  # (b, M, 2, D)
-        cos, sin = phase.cos(), phase.sin()
-        x1, x2 = envelope * (cos[:, :, 0] - sin[:, :, 0]), envelope * (cos[:, :, 0] + sin[:, :, 0])
-        ay = masses[s : s + step, :, None] * envelope
-        y1, y2 = ay * cos[:, :, 1], -ay * sin[:, :, 1]
-        parts.append(torch.bmm(torch.cat([y1, y2], 1).transpose(1, 2), torch.cat([x1, x2], 1)))  # [ky, kx]
+        shared = envelope if len(envelope) == 1 else envelope[s : s + step]
+        parts.append(_SeparableSlice.apply(q, masses[s : s + step], shared, k))
     return torch.cat(parts)
+
+
+class _SeparableSlice(torch.autograd.Function):
+    """H[b, ky, kx] = Σ_j a_bj e_j(ky) e_j(kx) [cos φy (cos φx − sin φx) − sin φy (cos φx + sin φx)],
+    φ = −2π k q / D, as one (D × 2M) @ (2M × D) product per image, with a hand-written backward:
+    the derivatives of the factors are the other factors (d/dφ of e(cos − sin) is −e(cos + sin),
+    and so on), so the backward is two products and a few elementwise terms, where autograd would
+    keep and replay every intermediate of the forward. Inputs: q (B, M, 2) pixels, a (B, M),
+    e (B or 1, M, D), k (D,) cycles per pixel."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, a: Tensor, e: Tensor, k: Tensor) -> Tensor:
+        phase = -2 * math.pi * q[..., None] * k  # (B, M, 2, D)
+        cos, sin = phase.cos(), phase.sin()
+        X = torch.cat([e * (cos[:, :, 0] - sin[:, :, 0]), e * (cos[:, :, 0] + sin[:, :, 0])], 1)  # (B, 2M, D)
+        ay = a[..., None] * e
+        Y = torch.cat([ay * cos[:, :, 1], -ay * sin[:, :, 1]], 1)
+        ctx.save_for_backward(X, Y, cos, sin, a, e, k)
+        return torch.bmm(Y.transpose(1, 2), X)  # [ky, kx]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        X, Y, cos, sin, a, e, k = ctx.saved_tensors
+        M = a.shape[1]
+        gX, gY = torch.bmm(Y, grad), torch.bmm(X, grad.transpose(1, 2))  # (B, 2M, D) over kx, over ky
+        x1, x2, y1, y2 = X[:, :M], X[:, M:], Y[:, :M], Y[:, M:]
+        gx1, gx2, gy1, gy2 = gX[:, :M], gX[:, M:], gY[:, :M], gY[:, M:]
+        dk = -2 * math.pi * k
+        g_q = torch.stack([((gx2 * x1 - gx1 * x2) * dk).sum(-1), ((gy1 * y2 - gy2 * y1) * dk).sum(-1)], -1)
+        g_ay = gy1 * cos[:, :, 1] - gy2 * sin[:, :, 1]  # d/d(a e) of the y factors
+        g_a = (g_ay * e).sum(-1)
+        g_e = gx1 * (cos[:, :, 0] - sin[:, :, 0]) + gx2 * (cos[:, :, 0] + sin[:, :, 0]) + g_ay * a[..., None]
+        if e.shape[0] == 1:
+            g_e = g_e.sum(0, keepdim=True)
+        return g_q, g_a, g_e, None
 
 
 def bead_volume(

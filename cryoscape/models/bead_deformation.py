@@ -2,7 +2,8 @@
 
 - ``free`` (e2gmm): a decoder MLP gives every bead its own offset (M, 3) pixels.
 - ``residues`` (cryofold): the same per-bead offsets, held by restraints on the decoded models
-  (:mod:`cryoscape.models.bead_restraints`): bonds keep their start length, no two beads clash.
+  (:mod:`cryoscape.models.bead_restraints`): bonds and bond angles keep their start values, no two
+  beads clash.
 - ``segments`` (cryoSPHERE): S rigid segments, soft memberships from a Gaussian mixture over the
   bead (residue) index, w_js = softmax_s[(log π_s − (j/M − μ_s)² / 2 s_s²) / T] with temperature T
   = 0.05; the decoder gives each segment an axis-angle rotation (radians) and a translation
@@ -64,19 +65,24 @@ class BeadDeformation(nn.Module):
     ) -> Float[Tensor, "B P 3"]:
         """Points (P, 3) pixels that belong to beads ``bead_of`` (P,) (e.g. the atoms of each
         residue), moved as their beads are for latents ``z``: by the bead's offset (free, residues),
-        or by the bead's blend of segment motions (segments), rotations included."""
-        if self.kind != "segments":
-            return points + self.decoder(z).float().reshape(len(z), -1, 3)[:, bead_of]
-        R, t = self.segment_motions(z)
-        w = self.memberships()  # (M, S)
-        centroid = (w.T @ self.start) / w.sum(0)[:, None]  # (S, 3): what each segment turns about
-        local = (points[:, None, :] - centroid).expand(len(z), -1, -1, -1)  # (B, P, S, 3)
-        moved = torch.einsum("bsij,bpsj->bpsi", R, local) + centroid + t[:, None]
-        return (w[bead_of][None, :, :, None] * moved).sum(2)
+        or by the bead's blend of segment motions (segments), rotations included. Computed in
+        float32 also under autocast: the network is small, and positions need float32's precision."""
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            if self.kind != "segments":
+                return points + self.decoder(z).reshape(len(z), -1, 3)[:, bead_of]
+            R, t = self.segment_motions(z)
+            w = self.memberships()  # (M, S)
+            centroid = (w.T @ self.start) / w.sum(0)[:, None]  # (S, 3): what each segment turns about
+            # Σ_s w_s [R_s (p − c_s) + c_s + t_s] = (Σ_s w_s R_s) p + Σ_s w_s (c_s + t_s − R_s c_s)
+            offset = centroid + t - torch.einsum("bsij,sj->bsi", R, centroid)  # (B, S, 3)
+            w = w[bead_of]  # (P, S)
+            blend = torch.matmul(w, R.reshape(len(z), self.n_segments, 9)).reshape(len(z), -1, 3, 3)
+            return torch.einsum("bpij,pj->bpi", blend, points) + torch.matmul(w, offset)
 
     def segment_motions(self, z: Float[Tensor, "B Z"]) -> tuple[Float[Tensor, "B S 3 3"], Float[Tensor, "B S 3"]]:
         """Each segment's rigid motion for latents ``z``: rotations R (about its centroid) and
         translations t (pixels); a point p of segment s moves to R (p − c_s) + c_s + t."""
-        out = self.decoder(z).float().reshape(len(z), self.n_segments, 6)
+        out = self.decoder(z.float()).float().reshape(len(z), self.n_segments, 6)
         R = axis_angle_to_matrix(out[..., :3].reshape(-1, 3)).reshape(len(z), self.n_segments, 3, 3)
         return R, out[..., 3:]

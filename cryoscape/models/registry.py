@@ -25,14 +25,17 @@ _FAMILIES: dict[str, type[ModelSettings]] = {}
 class ModelSettings:
     """Settings of a family (subclasses add fields). Class attributes: ``kind`` (the name in
     config.json), ``command`` (the command that trains it), ``option`` (its name for that command's
-    ``--model``), ``default_lr`` and ``default_lr_decay`` (its learning rate and decay per epoch unless
-    --lr and --lr-decay are given), ``summary`` (for --help)."""
+    ``--model``), ``default_lr``, ``default_lr_decay`` and ``default_batch_size`` (its learning rate,
+    decay per epoch and images per step unless --lr, --lr-decay and -b are given), ``amp_pays``
+    (whether --amp is on by default where bfloat16 is native), ``summary`` (for --help)."""
 
     kind: ClassVar[str]
     command: ClassVar[str]
     option: ClassVar[str]
     default_lr: ClassVar[float] = 1e-4
     default_lr_decay: ClassVar[float] = 1.0
+    default_batch_size: ClassVar[int] = 8
+    amp_pays: ClassVar[bool] = True  # False: --amp stays off unless asked (networks too small to gain)
     summary: ClassVar[str] = ""
 
     @property

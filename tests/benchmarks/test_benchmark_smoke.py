@@ -91,13 +91,14 @@ def test_abinit_benchmark_quick():
 def test_gmm_benchmark_quick():
     text = _run("gmm.py")
     rows = re.findall(
-        r"\| (segments|residues) \| ([\d.]+) Å \| ([\d.]+) Å \| [\d.]+ / [\d.]+ Å \| [\d.]+ / [\d.]+ Å \| ([\d.]+) Å \|",
+        r"\| (segments|residues) \| \d+ \(lr [\d.e-]+\) \| ([\d.]+) Å \| ([\d.]+) Å \| [\d.]+ / [\d.]+ Å \| "
+        r"[\d.]+ / [\d.]+ Å \| ([\d.]+) Å \|",
         text,
     )
-    assert len(rows) == 2, text
+    assert [r[0] for r in rows] == ["segments", "residues", "segments"], text  # the last at the VAE's batch
     for _, decoded, start, longest_bond in rows:
         assert float(decoded) < float(start) and float(longest_bond) < 5.0, text  # 2 epochs: a smoke test
-    areas = re.findall(r"\| train-(?:gmm --init-map|vae \(3×32\)) \| ([\d.]+) \|", text)
+    areas = re.findall(r"\| train-(?:gmm --init-map|vae \(3×32\)) \| \d+ \| ([\d.]+) \|", text)
     assert len(areas) == 2 and all(0 < float(a) < 1 for a in areas), text
     assert "Segments found (RUN/segments.json" in text and "Segments that move most along PC1" in text, text
 

@@ -61,7 +61,7 @@ def test_segments_recover_a_rigid_hinge(tmp_path):
     args = ["simulate", str(trajectory), "-o", str(sim), "-n", "1000", "--box", str(D), "--apix", str(APIX)]
     assert main(args + ["--snr", "1", "--seed", "3", "-q"]) == 0
     args = ["train-gmm", str(sim / "particles.star"), "-o", str(run), "--init-model", str(closed), "--zdim", "1"]
-    assert main(args + ["-n", "4", "--enc-dim", "64", "--dec-dim", "64", "--lr", "1e-3", "-b", "16", "-q"]) == 0
+    assert main(args + ["-n", "8", "--enc-dim", "64", "--dec-dim", "64", "--lr", "1e-3", "-b", "16", "-q"]) == 0
     # the decoded models at the two ends of the latent's spread
     z = np.load(run / "z.npy")
     ends = tmp_path / "ends"

@@ -82,6 +82,25 @@ def test_the_frc_loss_also_fits_the_motion(adk, tmp_path):
     assert f"one_minus_{loss}" in (run / "log.csv").read_text().splitlines()[0]
 
 
+def test_train_gmm_defaults_to_its_own_batch_schedule_and_float32(adk, tmp_path):
+    """train-gmm's defaults are its own (batch 32, lr 4e-4 falling by 0.7 per epoch, float32, as
+    measured in benchmarks/gmm.md); train-vae keeps batch 8 at 1e-4."""
+    import json
+
+    out, _ = adk
+    run = tmp_path / "run"
+    args = ["train-gmm", str(out / "sim/particles.star"), "-o", str(run), "--init-model", str(out / "closed.pdb")]
+    assert main(args + ["-n", "1", "--enc-dim", "16", "--dec-dim", "16", "-q"]) == 0
+    training = json.loads((run / "config.json").read_text())["training"]
+    assert (training["batch_size"], training["lr"], training["lr_decay"], training["amp"]) == (32, 4e-4, 0.7, False)
+    assert (sum(1 for _ in open(run / "log.csv")) - 1, len(np.load(run / "z.npy"))) == (1, 1000)
+    vae = tmp_path / "vae"
+    args = ["train-vae", str(out / "sim/particles.star"), "-o", str(vae), "-n", "1", "--zdim", "1"]
+    assert main(args + ["--enc-dim", "16", "--dec-dim", "16", "--dec-layers", "1", "--enc-layers", "1", "-q"]) == 0
+    training = json.loads((vae / "config.json").read_text())["training"]
+    assert (training["batch_size"], training["lr"]) == (8, 1e-4)
+
+
 def test_an_undeformed_model_writes_the_start_atoms(adk, tmp_path):
     out, _ = adk
     start = residue_beads(read_atomic_model(out / "closed.pdb")[0], D, APIX)

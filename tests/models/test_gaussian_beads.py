@@ -85,6 +85,13 @@ def test_restraints_are_zero_at_the_start_and_grow_with_violations():
     restraints = BeadRestraints(chain, torch.stack([torch.arange(9), torch.arange(1, 10)], 1), APIX)
     terms = restraints(chain[None])
     assert terms["bond"].item() == pytest.approx(0, abs=1e-8) and terms["clash"].item() == 0
+    assert terms["angle"].item() == pytest.approx(0, abs=1e-8) and len(restraints.angles) == 8
+    bent = chain.clone()  # the chain turned by 90° at bead 5: bonds keep their length, one angle changes
+    bent[6:] = bent[5] + (chain[6:] - chain[5])[:, [1, 0, 2]]
+    bent_terms = restraints(bent[None])
+    assert bent_terms["bond"].item() == pytest.approx(0, abs=1e-6)
+    span = 3.8 * 2 - 3.8 * np.sqrt(2)  # the 1–3 distance at bead 5 goes from 7.6 Å to 3.8·√2 Å
+    assert bent_terms["angle"].item() == pytest.approx(span**2 / 8, rel=1e-3)
     stretched = chain.clone()
     stretched[5:, 0] += 1.0 / APIX  # one bond 1 Å longer
     assert restraints(stretched[None])["bond"].item() == pytest.approx(1 / 9, rel=1e-3)

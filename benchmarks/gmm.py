@@ -177,6 +177,8 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
 
 
 def report(results: dict, case: dict, command: str) -> str:
+    from cryoscape.models.gaussian_beads import GaussianBeadSettings
+
     seg, res, seg8, free, vae = (
         results[k] for k in ("atomic/segments", "atomic/residues", "atomic/segments_b8", "map/free", "vae")
     )
@@ -189,7 +191,8 @@ def report(results: dict, case: dict, command: str) -> str:
         f"{case['epochs']} epochs for every run, zdim 4, encoder and decoder 3×{case['arch']}; each command at its "
         f"default batch size, learning rate and precision on this CPU (train-gmm {seg['batch']} at {seg['lr']:g} in "
         f"{seg['precision']}, train-vae {vae['batch']} at {vae['lr']:g} in {vae['precision']}), and train-gmm "
-        f"segments also at the VAE's batch and learning rate.",
+        f"segments also at the VAE's batch and learning rate; every train-gmm run's learning rate falls by "
+        f"{GaussianBeadSettings.default_lr_decay:g} per epoch (its default).",
         "",
         "## A. From the atomic model (adk_closed.pdb, fitted by --fit)",
         "",

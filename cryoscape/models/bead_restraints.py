@@ -9,7 +9,7 @@ angles).
   and 180°). Only where asked (``angles``): train-gmm holds angles in ``residues`` (cryofold's)
   and not in ``segments`` (cryoSPHERE's), where on a synthetic hinge they moved the break found
   from residue 120 to 99-101 (tests/cli/test_gmm_hinge.py), though on adenylate kinase they
-  lowered the Cα RMSD from 1.57 to 1.39 Å.
+  lowered the Cα RMSD from 1.57 to 1.39 Å (6 epochs, measured once beside benchmarks/gmm.py).
 - clash: mean over candidate pairs of relu(d_min − |p_i − p_j|)², in Å², d_min = ``clash_A`` (4 Å,
   cryoSPHERE's); candidate pairs are the non-bonded pairs closer than ``clash_A`` + 8 Å in the start
   model (computed once, so the cost is O(pairs), not O(M²), per image). A pair that already starts

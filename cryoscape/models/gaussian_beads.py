@@ -170,8 +170,9 @@ class GaussianBeadSettings(ModelSettings):
     kind = "gmm"
     command = "train-gmm"
     option = "gmm"
-    # batch 32 at 4e-4, falling by 0.7 per epoch: on adk (benchmarks/gmm.md) 1.39 Å mean Cα RMSD in
-    # 6 epochs, where batch 8 at 1e-4 (the VAE's) gave 1.59 Å at half the speed, and no decay 1.54 Å
+    # batch 32 at 4e-4, falling by 0.7 per epoch: on adk (benchmarks/gmm.md, 6 epochs) 1.57 Å mean Cα
+    # RMSD at 6.3x the VAE's images/s; batch 8 at 1e-4 (the VAE's): 1.50 Å at 3.6x; batch 32 at 2e-4
+    # without the decay: 1.72 Å (measured once, beside the benchmark)
     default_lr = 4e-4
     default_lr_decay = 0.7
     default_batch_size = 32

@@ -52,9 +52,11 @@ def arch(case: dict) -> list[str]:
 
 
 def training_of(run: Path) -> dict:
-    """The batch size, learning rate and precision a run trained with (its config.json)."""
+    """The batch size, learning rate (and its decay per epoch) and precision a run trained with (its
+    config.json)."""
     t = json.loads((run / "config.json").read_text())["training"]
-    return {"batch": t["batch_size"], "lr": t["lr"], "precision": "bfloat16" if t["amp"] else "float32"}
+    precision = "bfloat16" if t["amp"] else "float32"
+    return {"batch": t["batch_size"], "lr": t["lr"], "lr_decay": t["lr_decay"], "precision": precision}
 
 
 def true_c_alphas(case: dict) -> np.ndarray:
@@ -177,8 +179,6 @@ def run_case(work: Path, case: dict, results: dict) -> dict:
 
 
 def report(results: dict, case: dict, command: str) -> str:
-    from cryoscape.models.gaussian_beads import GaussianBeadSettings
-
     seg, res, seg8, free, vae = (
         results[k] for k in ("atomic/segments", "atomic/residues", "atomic/segments_b8", "map/free", "vae")
     )
@@ -192,7 +192,7 @@ def report(results: dict, case: dict, command: str) -> str:
         f"default batch size, learning rate and precision on this CPU (train-gmm {seg['batch']} at {seg['lr']:g} in "
         f"{seg['precision']}, train-vae {vae['batch']} at {vae['lr']:g} in {vae['precision']}), and train-gmm "
         f"segments also at the VAE's batch and learning rate; every train-gmm run's learning rate falls by "
-        f"{GaussianBeadSettings.default_lr_decay:g} per epoch (its default).",
+        f"{seg['lr_decay']:g} per epoch (its default).",
         "",
         "## A. From the atomic model (adk_closed.pdb, fitted by --fit)",
         "",

@@ -5,9 +5,10 @@ Run:  .venv/bin/python benchmarks/gmm_losses.py            (writes benchmarks/gm
 
 Data and scoring are benchmarks/gmm.py's (adenylate kinase closed→open, 20,000 particles, D=64,
 SNR 0.1, true poses; the start adk_closed.pdb fitted by --fit; --deform segments, zdim 4, 6 epochs,
-train-gmm's default batch, learning rate and precision): one run per `--loss`, all else equal. Scored on every particle: the mean Cα RMSD of its
-decoded model against its true frame, at the open end (frames ≥ 88, where the start is far), and
-|Spearman| of PC1 of z with the frame; the images/s of each run's median epoch.
+train-gmm's default batch, learning rate and precision): one run per `--loss`, all else equal.
+Scored on every particle: the mean Cα RMSD of its decoded model against its true frame, at the open
+end (frames ≥ 88, where the start is far), and |Spearman| of PC1 of z with the frame; the images/s
+of each run's median epoch.
 """
 
 from __future__ import annotations

@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--restraint-weight",
         type=float,
         default=1.0,
-        help="weight of the restraints (bond and clash; for residues also bond angles), per Å² of violation, against the per-pixel "
-        "error (default 1; segments and residues only)",
+        help="weight of the restraints (bond and clash; for residues also bond angles), per Å² of "
+        "violation, against the per-pixel error (default 1; segments and residues only)",
     )
     parser.add_argument("--fit", action="store_true", help="centre --init-model in the box and fit it rigidly first")
     parser.add_argument("--sigma", type=float, default=2.0, metavar="Å", help="bead width of residues (default 2 Å)")

@@ -56,7 +56,7 @@ def bead_slices(
     centers, masses = centers.expand(B, M, 3), masses.expand(B, M)
     k = (torch.arange(D, device=rotations.device, dtype=centers.dtype) - D // 2) / D  # cycles per pixel
     envelope = torch.exp(-2 * math.pi**2 * sigmas[..., None] ** 2 * k**2)  # (M, D) or (B, M, D)
-    envelope = envelope.expand(B, M, D) if envelope.dim() == 3 else envelope[None]
+    envelope = envelope if envelope.dim() == 3 else envelope[None]  # (1 or B, M, D)
     step = max(1, _CHUNK_TERMS // (M * D))
     parts = []
     for s in range(0, B, step):

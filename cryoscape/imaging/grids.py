@@ -36,17 +36,13 @@ def frequency_grid_3d(D: int, device=None, dtype=torch.float32) -> torch.Tensor:
 
 
 def _radius_2d(D: int, device=None) -> torch.Tensor:
-    a = _axis_np(D)
+    a = _axis(D, None, torch.float64).numpy()
     return _exact_sqrt(a[:, None] ** 2 + a[None, :] ** 2, device)
 
 
 def _radius_3d(D: int, device=None) -> torch.Tensor:
-    a = _axis_np(D)
+    a = _axis(D, None, torch.float64).numpy()
     return _exact_sqrt(a[:, None, None] ** 2 + a[None, :, None] ** 2 + a[None, None, :] ** 2, device)
-
-
-def _axis_np(D: int) -> np.ndarray:
-    return np.arange(check_box_size(D), dtype=np.float64) - D // 2
 
 
 def _exact_sqrt(squared: np.ndarray, device) -> torch.Tensor:
